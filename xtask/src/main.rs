@@ -1,0 +1,46 @@
+//! Developer commands for the workspace, run as `cargo xtask <command>`.
+//!
+//! * `ci`: what `.ci/run` does (format check, clippy with warnings denied, the test suite).
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn run(cmd: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {cmd} {}", args.join(" "));
+    let status = Command::new(cmd)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot start `{cmd}`"))?;
+    if !status.success() {
+        bail!("`{cmd} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run("cargo", &["fmt", "--all", "--check"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run("cargo", &["test", "--workspace"])
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci     format check, clippy -D warnings, tests");
+            bail!("unknown or missing command")
+        }
+    }
+}
