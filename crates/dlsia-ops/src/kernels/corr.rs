@@ -236,6 +236,14 @@ impl Corr {
         }
         let dense = self.is_dense(place);
         let pointwise = self.is_pointwise();
+        #[cfg(target_arch = "x86_64")]
+        if dense && !pointwise {
+            if let (Some(x), Some(a), Some(d)) = (as_f32(input), as_f32(a), as_f32_mut(dst)) {
+                if super::direct::run(self, n, x, a, d) {
+                    return;
+                }
+            }
+        }
         let tl = self.tile_len::<T>(n * self.groups);
         let tiles = out_plane.div_ceil(tl);
         let jobs = n * self.groups * tiles;
@@ -312,11 +320,19 @@ impl Corr {
         debug_assert_eq!(input.len(), n * self.groups * self.ci * in_plane);
         debug_assert_eq!(dy.len(), n * self.groups * co * out_plane);
         debug_assert_eq!(dw.len(), self.groups * co * k);
+        let pointwise = self.is_pointwise();
+        #[cfg(target_arch = "x86_64")]
+        if !pointwise {
+            if let (Some(x), Some(g), Some(d)) = (as_f32(input), as_f32(dy), as_f32_mut(dw)) {
+                if super::direct::weight_grad(self, n, x, g, d) {
+                    return;
+                }
+            }
+        }
         dw.fill(T::ZERO);
         if out_plane == 0 || n == 0 || co == 0 {
             return;
         }
-        let pointwise = self.is_pointwise();
         let tl = self.tile_len::<T>(n * self.groups);
         let tiles = out_plane.div_ceil(tl);
         let jobs = n * self.groups * tiles;
@@ -375,6 +391,20 @@ impl Corr {
             }
         }
     }
+}
+
+/// `s` as `&[f32]` if `T` is `f32`.
+fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&mut [f32]` if `T` is `f32`.
+fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 /// Copies one input row into a run of im2col outputs: `out[j] = src[(mw0 + j)·step + off]`,

@@ -6,6 +6,8 @@
 
 pub(crate) mod conv_gemm;
 pub(crate) mod corr;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod direct;
 pub(crate) mod matmul;
 pub(crate) mod pool;
 pub(crate) mod remap;

@@ -1,0 +1,296 @@
+//! `cargo xtask bench ops`: the dlsia-ops kernels against PyTorch, same shapes, same threads.
+//!
+//! The command re-runs itself as a release build (`cargo run --release -p xtask`) with
+//! `RAYON_NUM_THREADS` set, times each workload's forward pass and forward + backward pass
+//! (`op(x).sum().backward()`), then runs `tools/bench_ops.py` with the PyTorch peer venv
+//! (`$PEER_VENV`, else `~/.cache/dlsia-peer/venv`) and prints medians and the ratio
+//! Rust / PyTorch (below 1 = Rust faster).
+//!
+//! Options: `--threads N` (2), `--reps N` (7), `--only substr,substr`, `--no-peer`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use dlsia_ops::{conv, conv_transpose, max_pool, ConvSpec, ConvTransposeSpec};
+
+/// One benchmarked operation.
+enum Op {
+    Conv { pad: usize, dil: usize },
+    ConvT { stride: usize },
+    Pool { k: usize },
+}
+
+struct Workload {
+    name: &'static str,
+    x: &'static [usize],
+    w: &'static [usize],
+    op: Op,
+}
+
+/// The shapes plus the U-Net up/down operators; names match `tools/bench_ops.py`.
+fn workloads() -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "conv2d 3x3 16->16 4x16x256^2",
+            x: &[4, 16, 256, 256],
+            w: &[16, 16, 3, 3],
+            op: Op::Conv { pad: 1, dil: 1 },
+        },
+        Workload {
+            name: "conv3d 3x3x3 16->16 1x16x64^3",
+            x: &[1, 16, 64, 64, 64],
+            w: &[16, 16, 3, 3, 3],
+            op: Op::Conv { pad: 1, dil: 1 },
+        },
+        Workload {
+            name: "dilated conv2d 3x3 d8 64->1 4x64x256^2",
+            x: &[4, 64, 256, 256],
+            w: &[1, 64, 3, 3],
+            op: Op::Conv { pad: 8, dil: 8 },
+        },
+        Workload {
+            name: "dilated conv3d 3x3x3 d4 32->1 1x32x64^3",
+            x: &[1, 32, 64, 64, 64],
+            w: &[1, 32, 3, 3, 3],
+            op: Op::Conv { pad: 4, dil: 4 },
+        },
+        Workload {
+            name: "conv_transpose2d 2x2 s2 32->16 4x32x128^2",
+            x: &[4, 32, 128, 128],
+            w: &[32, 16, 2, 2],
+            op: Op::ConvT { stride: 2 },
+        },
+        Workload {
+            name: "conv_transpose3d 2x2x2 s2 16->8 1x16x32^3",
+            x: &[1, 16, 32, 32, 32],
+            w: &[16, 8, 2, 2, 2],
+            op: Op::ConvT { stride: 2 },
+        },
+        Workload {
+            name: "max_pool2d 2 4x16x256^2",
+            x: &[4, 16, 256, 256],
+            w: &[],
+            op: Op::Pool { k: 2 },
+        },
+        Workload {
+            name: "max_pool3d 2 1x16x64^3",
+            x: &[1, 16, 64, 64, 64],
+            w: &[],
+            op: Op::Pool { k: 2 },
+        },
+    ]
+}
+
+impl Workload {
+    fn apply(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        let nd = self.x.len() - 2;
+        Ok(match self.op {
+            Op::Conv { pad, dil } => conv(x, w, None, &ConvSpec::uniform(nd, 1, pad, dil))?,
+            Op::ConvT { stride } => {
+                conv_transpose(x, w, None, &ConvTransposeSpec::uniform(nd, stride, 0, 0, 1))?
+            }
+            Op::Pool { k } => max_pool(x, &vec![k; nd], &vec![k; nd], &vec![0; nd])?,
+        })
+    }
+}
+
+fn time_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    f()?;
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f()?;
+            Ok(t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+struct Opts {
+    threads: usize,
+    reps: usize,
+    only: Vec<String>,
+    peer: bool,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        threads: 2,
+        reps: 7,
+        only: vec![],
+        peer: true,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--threads" => o.threads = val()?.parse()?,
+            "--reps" => o.reps = val()?.parse()?,
+            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
+            "--no-peer" => o.peer = false,
+            other => bail!(
+                "unknown option {other}; expected --threads N, --reps N, --only a,b, --no-peer"
+            ),
+        }
+    }
+    if o.reps == 0 || o.threads == 0 {
+        bail!("--reps and --threads must be positive");
+    }
+    Ok(o)
+}
+
+/// Entry point of `cargo xtask bench ops [options]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let opts = parse(args)?;
+    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "xtask",
+                "--",
+                "bench",
+                "ops",
+            ])
+            .args(args)
+            .env("DLSIA_BENCH_INNER", "1")
+            .env("RAYON_NUM_THREADS", opts.threads.to_string())
+            .status()
+            .context("cannot start the release build of xtask")?;
+        if !status.success() {
+            bail!("release benchmark run failed with {status}");
+        }
+        return Ok(());
+    }
+    inner(&opts)
+}
+
+fn inner(o: &Opts) -> Result<()> {
+    let dev = Device::Cpu;
+    let load_before = load_average();
+    eprintln!(
+        "dlsia-ops benchmarks: {} rayon threads, {} reps, load average {load_before}",
+        rayon::current_num_threads(),
+        o.reps
+    );
+    let selected: Vec<Workload> = workloads()
+        .into_iter()
+        .filter(|w| o.only.is_empty() || o.only.iter().any(|s| w.name.contains(s.as_str())))
+        .collect();
+    let mut rust: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for wl in &selected {
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, wl.x, &dev)?)?;
+        let w = if wl.w.is_empty() {
+            Var::from_tensor(&Tensor::zeros(1, DType::F32, &dev)?)?
+        } else {
+            Var::from_tensor(&(Tensor::randn(0f32, 1.0, wl.w, &dev)? * 0.1)?)?
+        };
+        let (xt, wt) = (x.as_tensor().detach(), w.as_tensor().detach());
+        let fwd = time_ms(o.reps, || {
+            wl.apply(&xt, &wt)?;
+            Ok(())
+        })?;
+        let fb = time_ms(o.reps, || {
+            wl.apply(x.as_tensor(), w.as_tensor())?
+                .sum_all()?
+                .backward()?;
+            Ok(())
+        })?;
+        eprintln!(
+            "  {:<44} fwd {:>8.1} ms   fwd+bwd {:>8.1} ms",
+            wl.name,
+            median(&fwd),
+            median(&fb)
+        );
+        rust.insert(wl.name, (fwd, fb));
+    }
+    let peer = if o.peer { run_peer(o)? } else { None };
+    let load_after = load_average();
+    println!("\n| workload ({} threads) | Rust fwd ms | PyTorch fwd ms | ratio | Rust fwd+bwd ms | PyTorch fwd+bwd ms | ratio |", o.threads);
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for wl in &selected {
+        let (f, fb) = &rust[wl.name];
+        let (pf, pfb) = peer
+            .as_ref()
+            .and_then(|p| p.get(wl.name))
+            .map(|v| (v["fwd"].clone(), v["fwdbwd"].clone()))
+            .unwrap_or_default();
+        let med = |v: &serde_json::Value| -> Option<f64> {
+            let xs: Vec<f64> = v.as_array()?.iter().filter_map(|x| x.as_f64()).collect();
+            (!xs.is_empty()).then(|| median(&xs))
+        };
+        let cell = |r: f64, p: Option<f64>| match p {
+            Some(p) => (format!("{p:.1}"), format!("{:.2}", r / p)),
+            None => ("–".into(), "–".into()),
+        };
+        let (pf, rf) = cell(median(f), med(&pf));
+        let (pfb, rfb) = cell(median(fb), med(&pfb));
+        println!(
+            "| {} | {:.1} | {pf} | {rf} | {:.1} | {pfb} | {rfb} |",
+            wl.name,
+            median(f),
+            median(fb)
+        );
+    }
+    println!("\nmedians of {} runs after one warm-up; load average {load_before} before, {load_after} after", o.reps);
+    Ok(())
+}
+
+fn run_peer(o: &Opts) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let venv = std::env::var_os("PEER_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
+        })
+        .filter(|p| p.join("bin/python").exists());
+    let Some(venv) = venv else {
+        eprintln!("no PyTorch peer venv (set PEER_VENV); printing Rust timings only");
+        return Ok(None);
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_ops.py");
+    eprintln!("running the PyTorch side ({})", venv.display());
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .args([
+            "--threads",
+            &o.threads.to_string(),
+            "--reps",
+            &o.reps.to_string(),
+        ])
+        .args(if o.only.is_empty() {
+            vec![]
+        } else {
+            vec!["--only".to_string(), o.only.join(",")]
+        })
+        .env("OMP_NUM_THREADS", o.threads.to_string())
+        .output()
+        .context("cannot run the PyTorch benchmark script")?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("PyTorch script output is not JSON")?;
+    Ok(v.as_object().cloned())
+}
