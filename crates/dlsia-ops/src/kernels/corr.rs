@@ -238,7 +238,11 @@ impl Corr {
         let pointwise = self.is_pointwise();
         #[cfg(target_arch = "x86_64")]
         if dense && !pointwise {
-            if let (Some(x), Some(a), Some(d)) = (as_f32(input), as_f32(a), as_f32_mut(dst)) {
+            if let (Some(x), Some(a), Some(d)) = (
+                super::as_f32(input),
+                super::as_f32(a),
+                super::as_f32_mut(dst),
+            ) {
                 if super::direct::run(self, n, x, a, d) {
                     return;
                 }
@@ -323,7 +327,11 @@ impl Corr {
         let pointwise = self.is_pointwise();
         #[cfg(target_arch = "x86_64")]
         if !pointwise {
-            if let (Some(x), Some(g), Some(d)) = (as_f32(input), as_f32(dy), as_f32_mut(dw)) {
+            if let (Some(x), Some(g), Some(d)) = (
+                super::as_f32(input),
+                super::as_f32(dy),
+                super::as_f32_mut(dw),
+            ) {
                 if super::direct::weight_grad(self, n, x, g, d) {
                     return;
                 }
@@ -391,20 +399,6 @@ impl Corr {
             }
         }
     }
-}
-
-/// `s` as `&[f32]` if `T` is `f32`.
-fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-}
-
-/// `s` as `&mut [f32]` if `T` is `f32`.
-fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 /// Copies one input row into a run of im2col outputs: `out[j] = src[(mw0 + j)·step + off]`,

@@ -87,6 +87,22 @@ pub(crate) fn slice_of<'a, T: WithDType>(
     }
 }
 
+/// `s` as `&[f32]` if `T` is `f32` (for the f32-only SIMD kernels).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&mut [f32]` if `T` is `f32`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
 /// Number of worker threads the kernels plan for.
 pub(crate) fn num_threads() -> usize {
     rayon::current_num_threads().max(1)

@@ -80,7 +80,7 @@ impl PoolGeom {
         let (ih, iw) = (self.input[1], self.input[2]);
         #[cfg(target_arch = "x86_64")]
         if kw == 2 && super::direct::available() {
-            if let (Some(xp), Some(val)) = (as_f32(xp), as_f32_mut(val)) {
+            if let (Some(xp), Some(val)) = (super::as_f32(xp), super::as_f32_mut(val)) {
                 let rows: Vec<usize> = (0..kd)
                     .flat_map(|a| (0..kh).map(move |b| ((od * kd + a) * ih + oh * kh + b) * iw))
                     .collect();
@@ -200,20 +200,6 @@ pub(crate) fn backward<T: Real>(g: &PoolGeom, x: &[T], dy: &[T]) -> Vec<T> {
             }
         });
     dx
-}
-
-/// `s` as `&[f32]` if `T` is `f32`.
-fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-}
-
-/// `s` as `&mut [f32]` if `T` is `f32`.
-fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 /// The tiled-row scan for windows two columns wide, 8 outputs at a time: `rows` are the

@@ -2,9 +2,8 @@
 //!
 //! No im2col buffer: each output row segment is accumulated in registers — `OB` output
 //! channels × `PB` vectors of 8 positions — while looping over input channels and taps, reading
-//! the input rows (packed per job into a cache-friendly band) at the taps' offsets. Columns
-//! where some tap falls outside the input (the borders) use masked loads. This is the kernel of
-//! every stride-1
+//! the input rows (packed per job into a zero-margined, cache-friendly band) at the taps'
+//! offsets. This is the kernel of every stride-1
 //! convolution's forward pass and input gradient (including few-output-channel dilated
 //! convolutions, where im2col would build a `C_in·taps·H·W` buffer for one output channel), and
 //! of the matching weight gradient.
@@ -32,14 +31,10 @@ pub(crate) fn available() -> bool {
     })
 }
 
-/// Per-row tap geometry: the taps of the two leading axes that stay inside the input, and the
-/// output columns where every tap of the last axis does.
+/// Per-row tap geometry: the taps of the two leading axes that stay inside the input.
 pub(super) struct RowTaps {
     /// `(index of the first tap of this (d, h) tap row, input row index id·in_h + ih)`.
     pub(super) rows: Vec<(usize, usize)>,
-    /// Output columns `[lo, hi)` where all last-axis taps are inside the input.
-    pub(super) lo: usize,
-    pub(super) hi: usize,
 }
 
 impl Corr {
@@ -62,18 +57,7 @@ impl Corr {
                 rows.push((base, id as usize * ah.in_len + ih as usize));
             }
         }
-        let win = aw.in_len as isize;
-        let lo = aw.offsets.iter().map(|&o| -o).max().unwrap_or(0).max(0);
-        let hi = aw
-            .offsets
-            .iter()
-            .map(|&o| win - o)
-            .min()
-            .unwrap_or(0)
-            .min(aw.out_len as isize);
-        let lo = (lo as usize).min(aw.out_len);
-        let hi = (hi.max(lo as isize) as usize).max(lo);
-        RowTaps { rows, lo, hi }
+        RowTaps { rows }
     }
 
     /// Output rows `(od, oh)` (flattened) ordered so that consecutive rows share input rows: by
@@ -150,11 +134,15 @@ impl Schedule {
     }
 }
 
-/// The input rows a job reads, packed channel-major with a channel stride that is not a
-/// multiple of 4 KiB (channel planes at large power-of-two distances thrash the L1 cache).
+/// The input rows a job reads, packed channel-major with zero margins on both sides of every
+/// row wide enough that every tap of every output column (rounded up to whole vectors) reads
+/// inside the row: the kernels need no masks on loads. The channel stride is not a multiple of
+/// 4 KiB (channel planes at large power-of-two distances thrash the L1 cache).
 pub(super) struct Band {
     pub(super) data: Vec<f32>,
     cstride: usize,
+    rowlen: usize,
+    lpad: usize,
     slot: Vec<u32>,
 }
 
@@ -162,6 +150,11 @@ impl Band {
     /// Packs the rows read by `row_taps` from the (batch, group) input block `xg`.
     pub(super) fn pack(c: &Corr, xg: &[f32], row_taps: &[RowTaps]) -> Self {
         let (win, in_plane) = (c.axes[2].in_len, c.in_plane());
+        let wo = &c.axes[2].offsets;
+        let lpad = wo.iter().map(|&o| -o).max().unwrap_or(0).max(0) as usize;
+        let wpad = c.axes[2].out_len.div_ceil(8) * 8;
+        let reach = wo.iter().copied().max().unwrap_or(0).max(0) as usize;
+        let rowlen = lpad + win.max(wpad + reach);
         let mut slot = vec![u32::MAX; c.axes[0].in_len * c.axes[1].in_len];
         let mut used = Vec::new();
         for rt in row_taps {
@@ -172,17 +165,21 @@ impl Band {
                 }
             }
         }
-        let cstride = (used.len() * win).div_ceil(16) * 16 + 16;
-        let mut data = vec![0f32; c.ci * cstride];
+        let cstride = (used.len() * rowlen).div_ceil(16) * 16 + 16;
+        let mut data = Vec::with_capacity(c.ci * cstride);
         for ci in 0..c.ci {
-            for (sl, &ir) in used.iter().enumerate() {
-                data[ci * cstride + sl * win..][..win]
-                    .copy_from_slice(&xg[ci * in_plane + ir * win..][..win]);
+            for &ir in &used {
+                data.extend(std::iter::repeat_n(0f32, lpad));
+                data.extend_from_slice(&xg[ci * in_plane + ir * win..][..win]);
+                data.extend(std::iter::repeat_n(0f32, rowlen - lpad - win));
             }
+            data.extend(std::iter::repeat_n(0f32, cstride - used.len() * rowlen));
         }
         Band {
             data,
             cstride,
+            rowlen,
+            lpad,
             slot,
         }
     }
@@ -190,11 +187,11 @@ impl Band {
     /// Writes the band offset of output column 0 for every valid (channel, tap) of a row into
     /// `offs` (channel-major, then tap rows, then last-axis taps); returns how many.
     pub(super) fn offsets(&self, c: &Corr, rt: &RowTaps, offs: &mut [isize]) -> usize {
-        let win = c.axes[2].in_len;
         let mut k = 0;
         for ci in 0..c.ci {
             for &(_, ir) in &rt.rows {
-                let roff = (ci * self.cstride + self.slot[ir] as usize * win) as isize;
+                let roff =
+                    (ci * self.cstride + self.slot[ir] as usize * self.rowlen + self.lpad) as isize;
                 for &wo in &c.axes[2].offsets {
                     offs[k] = roff + wo;
                     k += 1;

@@ -13,28 +13,22 @@ use crate::kernels::corr::Corr;
 const MAX_WEIGHTS: usize = 32 * 1024;
 
 struct WgCtx<'a> {
-    /// The packed input band.
+    /// The job's packed input band.
     x: *const f32,
     /// Band offsets of output column 0 for each valid (channel, tap).
     offs: &'a [isize],
-    /// Last-axis tap index of each entry of `offs`.
-    ktw: &'a [usize],
-    woffs: &'a [isize],
-    win: isize,
     /// Output-gradient row of the block's first channel.
     dy: *const f32,
     dy_plane: usize,
     wout: usize,
-    lo: usize,
-    hi: usize,
 }
 
 /// Accumulates `OB × KB` dot products over a whole row and adds them (as 8-lane partial sums)
 /// to `part[(j·k_full + kfull[k0 + kk])·8 ..]`.
 ///
 /// # Safety
-/// AVX2/FMA available; `k0 + KB <= offs.len()`; `part` addresses `OB·k_full·8` floats owned by
-/// the caller.
+/// AVX2/FMA available; `k0 + KB <= offs.len()`; the band covers every tap of the row's columns
+/// rounded up to whole vectors; `part` addresses `OB·k_full·8` floats owned by the caller.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::needless_range_loop)]
 unsafe fn block<const OB: usize, const KB: usize>(
@@ -45,61 +39,15 @@ unsafe fn block<const OB: usize, const KB: usize>(
     part: *mut f32,
 ) {
     let mut acc = [[_mm256_setzero_ps(); KB]; OB];
-    let mut q = 0;
-    while q < cx.lo {
-        // SAFETY: forwarded.
-        acc = unsafe { masked_step::<OB, KB>(cx, k0, q, acc) };
-        q += 8;
-    }
-    if q + 8 <= cx.hi {
-        let steps = (cx.hi - q) / 8;
-        // SAFETY: forwarded; the steps cover interior columns only.
-        acc = unsafe { interior::<OB, KB>(cx, k0, q, steps, acc) };
-        q += 8 * steps;
-    }
-    while q < cx.wout {
-        // SAFETY: forwarded.
-        acc = unsafe { masked_step::<OB, KB>(cx, k0, q, acc) };
-        q += 8;
-    }
-    for j in 0..OB {
-        for kk in 0..KB {
-            // SAFETY: inside the caller's partial buffer.
-            unsafe {
-                let p = part.add((j * k_full + kfull[k0 + kk]) * 8);
-                _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[j][kk]));
-            }
-        }
-    }
-}
-
-/// `steps` unmasked 8-column steps of [`block`] from column `q` (interior columns), with the
-/// accumulators in registers.
-///
-/// # Safety
-/// As for [`block`]; columns `q..q + 8·steps` are interior.
-#[target_feature(enable = "avx2,fma")]
-#[inline(never)]
-#[allow(clippy::needless_range_loop)]
-unsafe fn interior<const OB: usize, const KB: usize>(
-    cx: &WgCtx,
-    k0: usize,
-    q: usize,
-    steps: usize,
-    acc_in: [[__m256; KB]; OB],
-) -> [[__m256; KB]; OB] {
-    let mut acc = acc_in;
     let mut offs = [0isize; KB];
-    for kk in 0..KB {
-        offs[kk] = cx.offs[k0 + kk] + q as isize;
-    }
+    offs.copy_from_slice(&cx.offs[k0..k0 + KB]);
+    let full = cx.wout / 8;
     let mut dys = [std::ptr::null::<f32>(); OB];
     for j in 0..OB {
-        // SAFETY: row of channel j from column q.
-        dys[j] = unsafe { cx.dy.add(j * cx.dy_plane + q) };
+        dys[j] = cx.dy.wrapping_add(j * cx.dy_plane);
     }
-    for s in 0..steps {
-        // SAFETY: interior columns: every tap of these columns lies inside its input row.
+    for s in 0..full {
+        // SAFETY: columns 8s..8s+8 of the gradient rows exist; the band covers their taps.
         unsafe {
             let mut dyv = [_mm256_setzero_ps(); OB];
             for j in 0..OB {
@@ -113,47 +61,37 @@ unsafe fn interior<const OB: usize, const KB: usize>(
             }
         }
     }
-    acc
-}
-
-/// One 8-column step of [`block`] with lane masks (borders and tail).
-///
-/// # Safety
-/// As for [`block`].
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::needless_range_loop)]
-unsafe fn masked_step<const OB: usize, const KB: usize>(
-    cx: &WgCtx,
-    k0: usize,
-    q: usize,
-    mut acc: [[__m256; KB]; OB],
-) -> [[__m256; KB]; OB] {
-    let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let valid = (cx.wout - q).min(8);
-    let omask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), iota);
-    let mut dyv = [_mm256_setzero_ps(); OB];
-    for j in 0..OB {
-        // SAFETY: the first `valid` columns from q of this row exist.
-        dyv[j] = unsafe { _mm256_maskload_ps(cx.dy.add(j * cx.dy_plane + q), omask) };
-    }
-    for kk in 0..KB {
-        let k = k0 + kk;
-        let col = _mm256_add_epi32(
-            _mm256_set1_epi32((q as isize + cx.woffs[cx.ktw[k]]) as i32),
-            iota,
+    let rest = cx.wout - 8 * full;
+    if rest > 0 {
+        // The gradient's tail is masked (beyond it lies other data); band reads stay inside.
+        let mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(rest as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
         );
-        let inside = _mm256_and_si256(
-            _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1)),
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(cx.win as i32), col),
-        );
-        let m = _mm256_and_si256(inside, omask);
-        // SAFETY: masked lanes are not read; the address uses wrapping arithmetic.
-        let xv = unsafe { _mm256_maskload_ps(cx.x.wrapping_offset(cx.offs[k] + q as isize), m) };
-        for j in 0..OB {
-            acc[j][kk] = _mm256_fmadd_ps(dyv[j], xv, acc[j][kk]);
+        // SAFETY: the first `rest` columns after the full vectors exist; masked lanes are not
+        // read; the band covers the rounded-up row.
+        unsafe {
+            let mut dyv = [_mm256_setzero_ps(); OB];
+            for j in 0..OB {
+                dyv[j] = _mm256_maskload_ps(dys[j].add(8 * full), mask);
+            }
+            for kk in 0..KB {
+                let xv = _mm256_loadu_ps(cx.x.offset(offs[kk]).add(8 * full));
+                for j in 0..OB {
+                    acc[j][kk] = _mm256_fmadd_ps(dyv[j], xv, acc[j][kk]);
+                }
+            }
         }
     }
-    acc
+    for j in 0..OB {
+        for kk in 0..KB {
+            // SAFETY: inside the caller's partial buffer.
+            unsafe {
+                let p = part.add((j * k_full + kfull[k0 + kk]) * 8);
+                _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[j][kk]));
+            }
+        }
+    }
 }
 
 /// Runs all (channel, tap) entries of a row for one output-channel block.
@@ -197,7 +135,6 @@ pub(crate) fn weight_grad(c: &Corr, n: usize, input: &[f32], dy: &[f32], dw: &mu
     }
     let sched = Schedule::new(c, n);
     let (taps, ntw) = (c.taps(), c.axes[2].offsets.len());
-    let win = c.axes[2].in_len as isize;
     let partials: Vec<Vec<f32>> = (0..sched.jobs())
         .into_par_iter()
         .map(|job| {
@@ -206,7 +143,6 @@ pub(crate) fn weight_grad(c: &Corr, n: usize, input: &[f32], dy: &[f32], dw: &mu
             let dyg = &dy[(b * c.groups + g) * c.co * out_plane..][..c.co * out_plane];
             let row_taps: Vec<RowTaps> = rows.iter().map(|&r| c.row_taps(r)).collect();
             let band = Band::pack(c, xg, &row_taps);
-            let ktw: Vec<usize> = (0..k_full).map(|k| k % ntw).collect();
             let mut offs: Vec<isize> = vec![0; k_full];
             let mut kfull: Vec<usize> = vec![0; k_full];
             let mut part = vec![0f32; c.co * k_full * 8];
@@ -227,14 +163,9 @@ pub(crate) fn weight_grad(c: &Corr, n: usize, input: &[f32], dy: &[f32], dw: &mu
                     let cx = WgCtx {
                         x: band.data.as_ptr(),
                         offs: &offs[..kn],
-                        ktw: &ktw[..kn],
-                        woffs: &c.axes[2].offsets,
-                        win,
                         dy: dyg[o0 * out_plane + r * wout..].as_ptr(),
                         dy_plane: out_plane,
                         wout,
-                        lo: rt.lo,
-                        hi: rt.hi,
                     };
                     let pp = part[o0 * k_full * 8..].as_mut_ptr();
                     // SAFETY: AVX2/FMA checked; `pp` addresses this job's partials for channels
