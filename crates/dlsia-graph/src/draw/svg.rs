@@ -85,7 +85,7 @@ pub fn to_svg(graph: &SmsGraph) -> String {
     for (i, &d) in dilations.iter().enumerate() {
         let _ = writeln!(
             s,
-            r#"<marker id="arrow{i}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{}"/></marker><!-- dilation {d} -->"#,
+            r#"<marker id="arrow{i}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{}"/></marker><!-- dilation {d} -->"#,
             dil_colour(d)
         );
     }
