@@ -353,12 +353,62 @@ def write_scaling_tables():
         json.dump(out, f)
 
 
+def bench(n):
+    """Times the original's graph sampling (the graph steps of random_SMS_network, without
+    building torch modules) and, for context, the full random_SMS_network call, on the settings
+    of benches/sample_graphs.rs; also the bounded ensemble loop (parameter counts only)."""
+    import time
+    torch.set_num_threads(1)
+
+    def graph_only(seed, s):
+        return traced_graph(seed, s)[1]
+
+    def per_call(fn, reps):
+        t0 = time.perf_counter()
+        for i in range(reps):
+            fn(i)
+        return (time.perf_counter() - t0) / reps
+
+    w4 = SETTINGS["ensemble_2d"]
+    d10 = SETTINGS["default_2d"]
+    rows = [
+        ("sample_graph/w4_16_layers (graph only)", per_call(lambda i: graph_only(i, w4), n)),
+        ("sample_graph/default_10_layers (graph only)", per_call(lambda i: graph_only(i, d10), n)),
+        ("random_SMS_network w4 (graph + torch modules)", per_call(lambda i: build_network(i, w4), max(n // 10, 5))),
+    ]
+
+    def bounded_ensemble(i):
+        np.random.seed(i)
+        nets = []
+        while len(nets) < 5:   # construct_2dsms_ensembler's loop, counting parameters
+            net = build_network_noseed(w4)
+            c = helpers.count_parameters(net)
+            if 40000 < c < 50000:
+                nets.append(c)
+        return nets
+    rows.append(("ensemble/5_networks_40k_50k (construct_2dsms_ensembler loop)",
+                 per_call(bounded_ensemble, max(n // 100, 3))))
+    for name, t in rows:
+        print(f"{name}: {t * 1e6:.1f} us")
+
+
+def build_network_noseed(s):
+    return smsnet.random_SMS_network(
+        in_channels=s["in_channels"], out_channels=s["out_channels"], layers=s["layers"],
+        dilation_choices=s["dilation_choices"], hidden_out_channels=s["hidden_out_channels"],
+        layer_probabilities=s["layer_probabilities"], dilation_mode=s["dilation_mode"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=300, help="seeds per setting for summary_stats.json")
     ap.add_argument("--network", help="export the graph of a saved SMSNet file instead")
     ap.add_argument("--out", help="output JSON for --network")
+    ap.add_argument("--bench", type=int, metavar="N", help="time N graph samples instead")
     args = ap.parse_args()
+    if args.bench:
+        bench(args.bench)
+        return
     if args.network:
         export_saved_network(args.network, args.out or sys.stdout.fileno())
         return

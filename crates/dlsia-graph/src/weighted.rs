@@ -52,10 +52,41 @@ pub(crate) fn sample_without_replacement<R: Rng + ?Sized>(
     debug_assert!(k <= log_w.len());
     let mut alive = vec![true; log_w.len()];
     let mut out = Vec::with_capacity(k);
+    // Linear weights shifted by the largest live log-weight; recomputed only when every live
+    // weight has underflowed to zero.
+    let mut w: Vec<f64> = Vec::new();
+    let mut total = 0.0f64;
     for _ in 0..k {
-        let i = pick_log_weighted(log_w, &alive, rng);
-        alive[i] = false;
-        out.push(i);
+        if total.is_nan() || total <= 0.0 || !w.iter().zip(&alive).any(|(&x, &a)| a && x > 0.0) {
+            let top = log_w
+                .iter()
+                .zip(&alive)
+                .filter(|(_, &a)| a)
+                .map(|(&x, _)| x)
+                .fold(f64::NEG_INFINITY, f64::max);
+            w = log_w
+                .iter()
+                .zip(&alive)
+                .map(|(&x, &a)| if a { (x - top).exp() } else { 0.0 })
+                .collect();
+            total = w.iter().sum();
+        }
+        let mut x = rng.random::<f64>() * total;
+        let mut pick = usize::MAX;
+        for (i, &wi) in w.iter().enumerate() {
+            if wi <= 0.0 {
+                continue;
+            }
+            pick = i;
+            if x < wi {
+                break;
+            }
+            x -= wi;
+        }
+        alive[pick] = false;
+        total -= w[pick];
+        w[pick] = 0.0;
+        out.push(pick);
     }
     out.sort_unstable();
     out
