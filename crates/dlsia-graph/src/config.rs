@@ -1,7 +1,7 @@
 //! The sampler's parameters (dlsia's `random_SMS_network` arguments) and their checking.
 //!
 //! [`SmsGraphParams`] is the plain, serialisable form; [`SmsGraphParams::check`] validates it
-//! once and returns an [`SmsGraphSampler`](crate::SmsGraphSampler) that cannot fail afterwards.
+//! once and returns an [`SmsGraphSampler`] that cannot fail afterwards.
 
 use serde::{Deserialize, Serialize};
 

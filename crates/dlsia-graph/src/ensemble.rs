@@ -1,7 +1,7 @@
 //! dlsia's ensemble builder (`construct_2dsms_ensembler` / `construct_3dsms_ensembler`), graphs
 //! only: N graphs, each resampled until its network's parameter count lies strictly inside the
 //! bounds. Unlike the original, which prints a warning after `max_trial` tries and then loops
-//! forever, this gives up with [`Error::BoundsNotMet`](crate::Error::BoundsNotMet).
+//! forever, this gives up with [`Error::BoundsNotMet`].
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -53,11 +53,28 @@ pub struct NodeInfo {
 /// only node without outgoing edges; every edge goes forward in the node order (so the order is a
 /// topological order and the graph is acyclic, and every node lies on a path from 0 to n−1); no
 /// self-loops or repeated edges; dilations and channel counts are at least 1.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// With serde it (de)serialises as its list of nodes (validated when read), so it can sit inside
+/// a network's topology; the stand-alone file format is [`GraphDocument`](crate::GraphDocument).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<SmsNode>", into = "Vec<SmsNode>")]
 pub struct SmsGraph {
     nodes: Vec<SmsNode>,
     /// `position[id]` is the index of node `id` in `nodes`.
     position: Vec<usize>,
+}
+
+impl TryFrom<Vec<SmsNode>> for SmsGraph {
+    type Error = crate::Error;
+    fn try_from(nodes: Vec<SmsNode>) -> Result<Self> {
+        Self::new(nodes)
+    }
+}
+
+impl From<SmsGraph> for Vec<SmsNode> {
+    fn from(g: SmsGraph) -> Self {
+        g.nodes
+    }
 }
 
 impl SmsGraph {

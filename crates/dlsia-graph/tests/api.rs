@@ -350,3 +350,15 @@ fn ensemble_3d_and_fixed_quirks_sample() {
         }
     }
 }
+
+#[test]
+fn graph_serialises_as_its_node_list_and_validates_when_read() {
+    let g = reference_graph();
+    let text = serde_json::to_string(&g).unwrap();
+    assert!(text.starts_with("[{\"id\":0"));
+    let back: SmsGraph = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, g);
+    let cyclic = r#"[{"id":0,"edges":[{"to":1,"dilation":1,"channels":1}]},{"id":1,"edges":[{"to":0,"dilation":1,"channels":1}]}]"#;
+    let err = serde_json::from_str::<SmsGraph>(cyclic).unwrap_err();
+    assert!(err.to_string().contains("topological order"), "{err}");
+}
