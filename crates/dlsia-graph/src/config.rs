@@ -96,7 +96,40 @@ impl Default for SizingSettings {
     }
 }
 
+fn d_hidden() -> Vec<usize> {
+    vec![1]
+}
+fn d_one() -> usize {
+    1
+}
+fn d_dims() -> SpatialDims {
+    SpatialDims::Two
+}
+fn d_alpha() -> f64 {
+    0.75
+}
+fn d_gamma() -> Option<f64> {
+    Some(2.0)
+}
+fn d_min_degree() -> DegreeBound {
+    DegreeBound::Count(1)
+}
+fn d_quarter() -> f64 {
+    0.25
+}
+fn d_true() -> bool {
+    true
+}
+fn d_mode() -> DilationMode {
+    DilationMode::Edges
+}
+fn d_64() -> usize {
+    64
+}
+
 /// The parameters of [`random SMSNet graphs`](crate::SmsGraphSampler), named after dlsia's.
+/// When deserialised, only `layers` and `dilation_choices` are required; every other field
+/// takes `random_SMS_network`'s default (see [`SmsGraphParams::new`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsGraphParams {
@@ -105,37 +138,52 @@ pub struct SmsGraphParams {
     /// Dilations to draw from (`dilation_choices`, non-empty, each ≥ 1).
     pub dilation_choices: Vec<usize>,
     /// Channels a hidden node's edge emits, drawn uniformly (`hidden_out_channels`, default `[1]`).
+    #[serde(default = "d_hidden")]
     pub hidden_out_channels: Vec<usize>,
     /// Input channels of the network: the input → output edge, and in 2-D every input edge,
     /// emits this many channels (1-D/3-D input → hidden edges emit 1).
+    #[serde(default = "d_one")]
     pub in_channels: usize,
     /// 1-, 2- or 3-D: decides input-edge channels and node sizes as dlsia's three samplers do.
+    #[serde(default = "d_dims")]
     pub dims: SpatialDims,
     /// `LL_alpha` (≥ 0): a hidden edge of length d is drawn with weight `exp(−alpha·d)`.
+    #[serde(default = "d_alpha")]
     pub ll_alpha: f64,
     /// `LL_gamma`: out-degree k drawn with weight `k^(−gamma)`; `None` makes the hidden graph
     /// dense (every forward edge).
+    #[serde(default = "d_gamma")]
     pub ll_gamma: Option<f64>,
     /// `LL_min_degree` (dlsia default 1).
+    #[serde(default = "d_min_degree")]
     pub ll_min_degree: DegreeBound,
     /// `LL_max_degree` (dlsia default `None`; see [`Quirks::unbounded_max_degree_is_one`]).
+    #[serde(default)]
     pub ll_max_degree: Option<DegreeBound>,
     /// `IL` in [0, 1]: fraction of the optional input → hidden edges that are drawn.
+    #[serde(default = "d_quarter")]
     pub il: f64,
     /// `LO` in [0, 1]: fraction of the optional hidden → output edges that are drawn.
+    #[serde(default = "d_quarter")]
     pub lo: f64,
     /// `IO`: whether the input connects straight to the output.
+    #[serde(default = "d_true")]
     pub io: bool,
     /// `dilation_mode`.
+    #[serde(default = "d_mode")]
     pub dilation_mode: DilationMode,
     /// `sizing_settings`: node size powers (2-D only; 1-D/3-D nodes keep size 0).
+    #[serde(default)]
     pub sizing: SizingSettings,
     /// `in_shape[0]` (only the ratio to `out_size` matters): sets the output node's size power
     /// `−int(log(in_size/out_size)/log(stride_base))` in 2-D and 1-D.
+    #[serde(default = "d_64")]
     pub in_size: usize,
     /// `out_shape[0]`.
+    #[serde(default = "d_64")]
     pub out_size: usize,
     /// Which of dlsia's quirks to replicate.
+    #[serde(default)]
     pub quirks: Quirks,
 }
 

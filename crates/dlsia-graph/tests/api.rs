@@ -362,3 +362,22 @@ fn graph_serialises_as_its_node_list_and_validates_when_read() {
     let err = serde_json::from_str::<SmsGraph>(cyclic).unwrap_err();
     assert!(err.to_string().contains("topological order"), "{err}");
 }
+
+#[test]
+fn params_deserialise_with_dlsia_defaults() {
+    let p: SmsGraphParams =
+        serde_json::from_str(r#"{"layers": 12, "dilation_choices": [1, 2]}"#).unwrap();
+    assert_eq!(p, SmsGraphParams::new(12, vec![1, 2]));
+    let dense: SmsGraphParams = serde_json::from_str(
+        r#"{"layers": 5, "dilation_choices": [1], "ll_gamma": null, "ll_max_degree": 0.5}"#,
+    )
+    .unwrap();
+    assert_eq!(dense.ll_gamma, None);
+    assert_eq!(dense.ll_max_degree, Some(DegreeBound::Fraction(0.5)));
+    let text = serde_json::to_string(&p).unwrap();
+    assert_eq!(serde_json::from_str::<SmsGraphParams>(&text).unwrap(), p);
+    assert!(serde_json::from_str::<SmsGraphParams>(
+        r#"{"layers": 5, "dilation_choices": [1], "alpha": 1}"#
+    )
+    .is_err());
+}
