@@ -6,7 +6,10 @@
 //! (`$PEER_VENV`, else `~/.cache/dlsia-peer/venv`) and prints medians and the ratio
 //! Rust / PyTorch (below 1 = Rust faster).
 //!
-//! Options: `--threads N` (2), `--reps N` (7), `--only substr,substr`, `--no-peer`.
+//! Options: `--threads N` (2), `--reps N` (7), `--only substr,substr`, `--no-peer`,
+//! `--tuned-malloc` (both processes run with glibc's mmap and trim thresholds raised, so freed
+//! buffers are reused instead of returned to the kernel and faulted in again; the default
+//! measures the stock allocator).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -126,7 +129,12 @@ struct Opts {
     reps: usize,
     only: Vec<String>,
     peer: bool,
+    tuned_malloc: bool,
 }
+
+/// glibc tunables that keep freed large buffers in the process (see `--tuned-malloc`).
+const TUNED_MALLOC: &str =
+    "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295";
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
@@ -134,6 +142,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         reps: 7,
         only: vec![],
         peer: true,
+        tuned_malloc: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -143,8 +152,9 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--reps" => o.reps = val()?.parse()?,
             "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
             "--no-peer" => o.peer = false,
+            "--tuned-malloc" => o.tuned_malloc = true,
             other => bail!(
-                "unknown option {other}; expected --threads N, --reps N, --only a,b, --no-peer"
+                "unknown option {other}; expected --threads N, --reps N, --only a,b, --no-peer, --tuned-malloc"
             ),
         }
     }
@@ -159,7 +169,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut cmd = Command::new(cargo);
+        if opts.tuned_malloc {
+            cmd.env("GLIBC_TUNABLES", TUNED_MALLOC);
+        }
+        let status = cmd
             .args([
                 "run",
                 "--release",
@@ -187,9 +201,10 @@ fn inner(o: &Opts) -> Result<()> {
     let dev = Device::Cpu;
     let load_before = load_average();
     eprintln!(
-        "dlsia-ops benchmarks: {} rayon threads, {} reps, load average {load_before}",
+        "dlsia-ops benchmarks: {} rayon threads, {} reps, {} allocator, load average {load_before}",
         rayon::current_num_threads(),
-        o.reps
+        o.reps,
+        if o.tuned_malloc { "tuned" } else { "stock" }
     );
     let selected: Vec<Workload> = workloads()
         .into_iter()
@@ -250,7 +265,11 @@ fn inner(o: &Opts) -> Result<()> {
             median(fb)
         );
     }
-    println!("\nmedians of {} runs after one warm-up; load average {load_before} before, {load_after} after", o.reps);
+    println!(
+        "\nmedians of {} runs after one warm-up; {} glibc allocator; load average {load_before} before, {load_after} after",
+        o.reps,
+        if o.tuned_malloc { "tuned (GLIBC_TUNABLES, both processes)" } else { "stock" }
+    );
     Ok(())
 }
 
@@ -281,6 +300,10 @@ fn run_peer(o: &Opts) -> Result<Option<serde_json::Map<String, serde_json::Value
             vec!["--only".to_string(), o.only.join(",")]
         })
         .env("OMP_NUM_THREADS", o.threads.to_string())
+        .env(
+            "GLIBC_TUNABLES",
+            if o.tuned_malloc { TUNED_MALLOC } else { "" },
+        )
         .output()
         .context("cannot run the PyTorch benchmark script")?;
     if !out.status.success() {

@@ -134,7 +134,7 @@ pub(crate) fn forward<T: Real>(g: &PoolGeom, x: &[T]) -> Vec<T> {
     if op == 0 {
         return y;
     }
-    if g.is_tiled() && ip <= u32::MAX as usize {
+    if g.is_tiled() && ip <= i32::MAX as usize {
         let ow = g.output[2];
         y.par_chunks_mut(op)
             .zip(x.par_chunks(ip))
@@ -169,7 +169,7 @@ pub(crate) fn backward<T: Real>(g: &PoolGeom, x: &[T], dy: &[T]) -> Vec<T> {
     if op == 0 || ip == 0 {
         return dx;
     }
-    if g.is_tiled() && ip <= u32::MAX as usize {
+    if g.is_tiled() && ip <= i32::MAX as usize {
         let ow = g.output[2];
         dx.par_chunks_mut(ip)
             .zip(x.par_chunks(ip).zip(dy.par_chunks(op)))
