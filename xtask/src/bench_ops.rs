@@ -239,34 +239,38 @@ fn inner(o: &Opts) -> Result<()> {
     }
     let peer = if o.peer { run_peer(o)? } else { None };
     let load_after = load_average();
-    println!("\n| workload ({} threads) | Rust fwd ms | PyTorch fwd ms | ratio | Rust fwd+bwd ms | PyTorch fwd+bwd ms | ratio |", o.threads);
+    println!(
+        "\n| workload ({} threads) | Rust fwd ms | PyTorch fwd ms | ratio | Rust fwd+bwd ms | PyTorch fwd+bwd ms | ratio |",
+        o.threads
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
+    let stats =
+        |v: &[f64]| -> (f64, f64) { (median(v), v.iter().copied().fold(f64::INFINITY, f64::min)) };
+    let peer_stats = |v: &serde_json::Value| -> Option<(f64, f64)> {
+        let xs: Vec<f64> = v.as_array()?.iter().filter_map(|x| x.as_f64()).collect();
+        (!xs.is_empty()).then(|| stats(&xs))
+    };
+    // Cells read "median (min)"; the ratio of minima is the less load-sensitive figure.
+    let cells = |r: (f64, f64), p: Option<(f64, f64)>| -> [String; 3] {
+        let rs = format!("{:.1} ({:.1})", r.0, r.1);
+        match p {
+            Some(p) => [
+                rs,
+                format!("{:.1} ({:.1})", p.0, p.1),
+                format!("{:.2} ({:.2})", r.0 / p.0, r.1 / p.1),
+            ],
+            None => [rs, "–".into(), "–".into()],
+        }
+    };
     for wl in &selected {
         let (f, fb) = &rust[wl.name];
-        let (pf, pfb) = peer
-            .as_ref()
-            .and_then(|p| p.get(wl.name))
-            .map(|v| (v["fwd"].clone(), v["fwdbwd"].clone()))
-            .unwrap_or_default();
-        let med = |v: &serde_json::Value| -> Option<f64> {
-            let xs: Vec<f64> = v.as_array()?.iter().filter_map(|x| x.as_f64()).collect();
-            (!xs.is_empty()).then(|| median(&xs))
-        };
-        let cell = |r: f64, p: Option<f64>| match p {
-            Some(p) => (format!("{p:.1}"), format!("{:.2}", r / p)),
-            None => ("–".into(), "–".into()),
-        };
-        let (pf, rf) = cell(median(f), med(&pf));
-        let (pfb, rfb) = cell(median(fb), med(&pfb));
-        println!(
-            "| {} | {:.1} | {pf} | {rf} | {:.1} | {pfb} | {rfb} |",
-            wl.name,
-            median(f),
-            median(fb)
-        );
+        let p = peer.as_ref().and_then(|p| p.get(wl.name));
+        let [a, b, c] = cells(stats(f), p.and_then(|v| peer_stats(&v["fwd"])));
+        let [d, e, g] = cells(stats(fb), p.and_then(|v| peer_stats(&v["fwdbwd"])));
+        println!("| {} | {a} | {b} | {c} | {d} | {e} | {g} |", wl.name);
     }
     println!(
-        "\nmedians of {} runs after one warm-up; {} glibc allocator; load average {load_before} before, {load_after} after",
+        "\nmedian (min) of {} runs after one warm-up; ratio = Rust / PyTorch; {} glibc allocator; load average {load_before} before, {load_after} after",
         o.reps,
         if o.tuned_malloc { "tuned (GLIBC_TUNABLES, both processes)" } else { "stock" }
     );
