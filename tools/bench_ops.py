@@ -2,7 +2,8 @@
 
     python tools/bench_ops.py --threads 2 --reps 7 [--only name,name]
 
-Prints one JSON object: {workload: {"fwd": [ms...], "fwdbwd": [ms...]}}.
+Prints one JSON object: {workload: {"fwd": [ms...], "fwdbwd": [ms...], "fwd_cpu": [ms...],
+"fwdbwd_cpu": [ms...]}}: wall-clock and process CPU time (all threads) per run.
 """
 import argparse
 import json
@@ -49,12 +50,14 @@ W = {
 
 def timeit(f, reps):
     f()
-    out = []
+    wall, cpu = [], []
     for _ in range(reps):
+        c = time.process_time_ns()
         t = time.perf_counter()
         f()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
+        wall.append((time.perf_counter() - t) * 1e3)
+        cpu.append((time.process_time_ns() - c) / 1e6)
+    return wall, cpu
 
 
 only = [s for s in a.only.split(",") if s]
@@ -75,5 +78,6 @@ for name, (xs, ws, fn) in W.items():
             w.grad = None
         fn(x, w).sum().backward()
 
-    res[name] = {"fwd": timeit(fwd, a.reps), "fwdbwd": timeit(fwdbwd, a.reps)}
+    (fw, fc), (bw, bc) = timeit(fwd, a.reps), timeit(fwdbwd, a.reps)
+    res[name] = {"fwd": fw, "fwdbwd": bw, "fwd_cpu": fc, "fwdbwd_cpu": bc}
 print(json.dumps(res))

@@ -101,15 +101,31 @@ impl Workload {
     }
 }
 
-fn time_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+/// CPU time of all threads of this process in ms (from `/proc/self/task/*/schedstat`), if the
+/// platform exposes it.
+fn process_cpu_ms() -> Option<f64> {
+    let mut total = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e6)
+}
+
+/// Wall-clock and process CPU time (ms) of `reps` runs after one warm-up.
+fn time_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<(Vec<f64>, Vec<f64>)> {
     f()?;
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f()?;
-            Ok(t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect()
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let c = process_cpu_ms();
+        let t = Instant::now();
+        f()?;
+        wall.push(t.elapsed().as_secs_f64() * 1e3);
+        if let (Some(a), Some(b)) = (c, process_cpu_ms()) {
+            cpu.push(b - a);
+        }
+    }
+    Ok((wall, cpu))
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -210,7 +226,8 @@ fn inner(o: &Opts) -> Result<()> {
         .into_iter()
         .filter(|w| o.only.is_empty() || o.only.iter().any(|s| w.name.contains(s.as_str())))
         .collect();
-    let mut rust: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    // Per workload: [fwd wall, fwd cpu, fwd+bwd wall, fwd+bwd cpu] samples in ms.
+    let mut rust: BTreeMap<&str, [Vec<f64>; 4]> = BTreeMap::new();
     for wl in &selected {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, wl.x, &dev)?)?;
         let w = if wl.w.is_empty() {
@@ -219,11 +236,11 @@ fn inner(o: &Opts) -> Result<()> {
             Var::from_tensor(&(Tensor::randn(0f32, 1.0, wl.w, &dev)? * 0.1)?)?
         };
         let (xt, wt) = (x.as_tensor().detach(), w.as_tensor().detach());
-        let fwd = time_ms(o.reps, || {
+        let (fw, fc) = time_ms(o.reps, || {
             wl.apply(&xt, &wt)?;
             Ok(())
         })?;
-        let fb = time_ms(o.reps, || {
+        let (bw, bc) = time_ms(o.reps, || {
             wl.apply(x.as_tensor(), w.as_tensor())?
                 .sum_all()?
                 .backward()?;
@@ -232,47 +249,66 @@ fn inner(o: &Opts) -> Result<()> {
         eprintln!(
             "  {:<44} fwd {:>8.1} ms   fwd+bwd {:>8.1} ms",
             wl.name,
-            median(&fwd),
-            median(&fb)
+            median(&fw),
+            median(&bw)
         );
-        rust.insert(wl.name, (fwd, fb));
+        rust.insert(wl.name, [fw, fc, bw, bc]);
     }
     let peer = if o.peer { run_peer(o)? } else { None };
     let load_after = load_average();
-    println!(
-        "\n| workload ({} threads) | Rust fwd ms | PyTorch fwd ms | ratio | Rust fwd+bwd ms | PyTorch fwd+bwd ms | ratio |",
-        o.threads
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    let stats =
-        |v: &[f64]| -> (f64, f64) { (median(v), v.iter().copied().fold(f64::INFINITY, f64::min)) };
-    let peer_stats = |v: &serde_json::Value| -> Option<(f64, f64)> {
-        let xs: Vec<f64> = v.as_array()?.iter().filter_map(|x| x.as_f64()).collect();
-        (!xs.is_empty()).then(|| stats(&xs))
+    let stats = |v: &[f64]| -> Option<(f64, f64)> {
+        (!v.is_empty()).then(|| (median(v), v.iter().copied().fold(f64::INFINITY, f64::min)))
+    };
+    let peer_samples = |name: &str, key: &str| -> Vec<f64> {
+        peer.as_ref()
+            .and_then(|p| p.get(name))
+            .and_then(|v| v[key].as_array().cloned())
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default()
     };
     // Cells read "median (min)"; the ratio of minima is the less load-sensitive figure.
-    let cells = |r: (f64, f64), p: Option<(f64, f64)>| -> [String; 3] {
-        let rs = format!("{:.1} ({:.1})", r.0, r.1);
-        match p {
-            Some(p) => [
-                rs,
-                format!("{:.1} ({:.1})", p.0, p.1),
-                format!("{:.2} ({:.2})", r.0 / p.0, r.1 / p.1),
-            ],
-            None => [rs, "–".into(), "–".into()],
-        }
+    let cells = |r: Option<(f64, f64)>, p: Option<(f64, f64)>| -> [String; 3] {
+        let fmt = |s: Option<(f64, f64)>| {
+            s.map_or("–".to_string(), |s| format!("{:.1} ({:.1})", s.0, s.1))
+        };
+        let ratio = match (r, p) {
+            (Some(r), Some(p)) => format!("{:.2} ({:.2})", r.0 / p.0, r.1 / p.1),
+            _ => "–".into(),
+        };
+        [fmt(r), fmt(p), ratio]
     };
-    for wl in &selected {
-        let (f, fb) = &rust[wl.name];
-        let p = peer.as_ref().and_then(|p| p.get(wl.name));
-        let [a, b, c] = cells(stats(f), p.and_then(|v| peer_stats(&v["fwd"])));
-        let [d, e, g] = cells(stats(fb), p.and_then(|v| peer_stats(&v["fwdbwd"])));
-        println!("| {} | {a} | {b} | {c} | {d} | {e} | {g} |", wl.name);
+    for (title, wall_or_cpu) in [
+        ("wall-clock ms", 0usize),
+        ("process CPU ms per run (all threads)", 1),
+    ] {
+        println!(
+            "\n{title}, {} threads\n\n| workload | Rust fwd | PyTorch fwd | ratio | Rust fwd+bwd | PyTorch fwd+bwd | ratio |",
+            o.threads
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        let keys = if wall_or_cpu == 0 {
+            ["fwd", "fwdbwd"]
+        } else {
+            ["fwd_cpu", "fwdbwd_cpu"]
+        };
+        for wl in &selected {
+            let r = &rust[wl.name];
+            let [a, b, c] = cells(
+                stats(&r[wall_or_cpu]),
+                stats(&peer_samples(wl.name, keys[0])),
+            );
+            let [d, e, g] = cells(
+                stats(&r[2 + wall_or_cpu]),
+                stats(&peer_samples(wl.name, keys[1])),
+            );
+            println!("| {} | {a} | {b} | {c} | {d} | {e} | {g} |", wl.name);
+        }
     }
     println!(
-        "\nmedian (min) of {} runs after one warm-up; ratio = Rust / PyTorch; {} glibc allocator; load average {load_before} before, {load_after} after",
+        "\nmedian (min) of {} runs after one warm-up; ratio = Rust / PyTorch; {} glibc allocator; OMP_WAIT_POLICY={}; load average {load_before} before, {load_after} after",
         o.reps,
-        if o.tuned_malloc { "tuned (GLIBC_TUNABLES, both processes)" } else { "stock" }
+        if o.tuned_malloc { "tuned (GLIBC_TUNABLES, both processes)" } else { "stock" },
+        std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "default".into())
     );
     Ok(())
 }
