@@ -103,6 +103,29 @@ pub(crate) fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
+/// A zeroed output buffer of `n` elements. Large buffers are marked for transparent huge pages
+/// (where the kernel offers them on request), so that filling them costs a few page faults
+/// instead of one per 4 KiB.
+pub(crate) fn zeroed<T: Real>(n: usize) -> Vec<T> {
+    let v = vec![T::ZERO; n];
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes >= 2 * HUGE {
+            let start = v.as_ptr() as usize;
+            let lo = start.next_multiple_of(HUGE);
+            let hi = (start + bytes) / HUGE * HUGE;
+            if hi > lo {
+                // SAFETY: [lo, hi) lies inside the buffer's allocation; MADV_HUGEPAGE only
+                // changes how future faults are served and cannot invalidate the contents.
+                unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
+            }
+        }
+    }
+    v
+}
+
 /// Number of worker threads the kernels plan for.
 pub(crate) fn num_threads() -> usize {
     rayon::current_num_threads().max(1)

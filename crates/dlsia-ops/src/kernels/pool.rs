@@ -130,7 +130,7 @@ impl PoolGeom {
 /// `y = max_pool(x)`; `x` is `n·c` planes of `input`.
 pub(crate) fn forward<T: Real>(g: &PoolGeom, x: &[T]) -> Vec<T> {
     let (ip, op) = (volume(&g.input), volume(&g.output));
-    let mut y = vec![T::ZERO; g.n * g.c * op];
+    let mut y = super::zeroed::<T>(g.n * g.c * op);
     if op == 0 {
         return y;
     }
@@ -165,7 +165,7 @@ pub(crate) fn forward<T: Real>(g: &PoolGeom, x: &[T]) -> Vec<T> {
 /// The input gradient of [`forward`] for the output gradient `dy`.
 pub(crate) fn backward<T: Real>(g: &PoolGeom, x: &[T], dy: &[T]) -> Vec<T> {
     let (ip, op) = (volume(&g.input), volume(&g.output));
-    let mut dx = vec![T::ZERO; g.n * g.c * ip];
+    let mut dx = super::zeroed::<T>(g.n * g.c * ip);
     if op == 0 || ip == 0 {
         return dx;
     }
