@@ -9,6 +9,7 @@ pub(crate) mod corr;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod direct;
 pub(crate) mod matmul;
+pub(crate) mod norm;
 pub(crate) mod pool;
 pub(crate) mod remap;
 

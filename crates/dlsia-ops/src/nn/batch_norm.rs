@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_input, per_channel};
 use crate::error::{invalid, Result};
+use crate::ops::batch_norm;
 use crate::params::{Init, ParamBuilder};
 
 /// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
@@ -81,6 +82,26 @@ impl RunningStats {
             let b = b.detach().flatten_all()?.to_dtype(dt)?;
             let new = ((r.as_tensor() * (1.0 - factor))? + (b * factor)?)?;
             r.set(&new)
+        };
+        upd(&self.mean, mean)?;
+        upd(&self.var, unbiased_var)
+    }
+
+    /// The same update from per-channel statistics given as f64 values.
+    pub(crate) fn update_from(
+        &self,
+        factor: f64,
+        mean: &[f64],
+        unbiased_var: &[f64],
+    ) -> candle_core::Result<()> {
+        let upd = |r: &Var, b: &[f64]| -> candle_core::Result<()> {
+            let old = r.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let new: Vec<f64> = old
+                .iter()
+                .zip(b)
+                .map(|(o, v)| (1.0 - factor) * o + factor * v)
+                .collect();
+            r.set(&Tensor::from_vec(new, old.len(), r.device())?.to_dtype(r.dtype())?)
         };
         upd(&self.mean, mean)?;
         upd(&self.var, unbiased_var)
@@ -202,12 +223,13 @@ impl ModuleT for BatchNorm {
             self.channels,
             None,
         )?;
-        let rank = x.rank();
         let c = self.channels;
-        let (mean, var) = match (&self.stats, train) {
+        let vec_of = |t: &Tensor| t.to_dtype(DType::F64)?.to_vec1::<f64>();
+        let (mean, var, batch_stats) = match (&self.stats, train) {
             (Some(s), false) => (
-                per_channel(s.mean.as_tensor(), rank)?,
-                per_channel(s.var.as_tensor(), rank)?,
+                vec_of(s.mean.as_tensor())?,
+                vec_of(s.var.as_tensor())?,
+                false,
             ),
             (stats, _) => {
                 let count = x.elem_count() / c;
@@ -218,30 +240,26 @@ impl ModuleT for BatchNorm {
                     )
                     .into());
                 }
-                let n = x.dim(0)?;
-                let x3 = x.reshape((n, c, count / n))?;
-                let mean = x3.mean_keepdim(2)?.mean_keepdim(0)?;
-                let var = x3
-                    .broadcast_sub(&mean)?
-                    .sqr()?
-                    .mean_keepdim(2)?
-                    .mean_keepdim(0)?;
+                let (mean, var) = batch_norm::channel_stats(x)?;
                 if let (true, Some(s)) = (train, stats) {
                     let nb = s.count_batch()?;
                     let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
-                    let unbiased = (&var * (count as f64 / (count - 1) as f64))?;
-                    s.update(factor, &mean, &unbiased)?;
+                    let unbiased: Vec<f64> = var
+                        .iter()
+                        .map(|v| v * count as f64 / (count - 1) as f64)
+                        .collect();
+                    s.update_from(factor, &mean, &unbiased)?;
                 }
-                (per_channel(&mean, rank)?, per_channel(&var, rank)?)
+                (mean, var, true)
             }
         };
-        normalize(
-            x,
-            &mean,
-            &var,
-            self.cfg.eps,
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-        )
+        let (w, b) = match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => (w.clone(), b.clone()),
+            _ => (
+                Tensor::ones(c, x.dtype(), x.device())?,
+                Tensor::zeros(c, x.dtype(), x.device())?,
+            ),
+        };
+        batch_norm::batch_norm(x, &w, &b, mean, &var, self.cfg.eps, batch_stats)
     }
 }

@@ -5,6 +5,7 @@
 //! kernel. Gradients flow through Candle's autograd (`Tensor::backward`). Supported dtypes are
 //! f32 and f64, on the CPU (a `cuda_fwd` can be added to each op beside its `cpu_fwd`).
 
+pub(crate) mod batch_norm;
 mod conv;
 mod conv_transpose;
 mod pool;
