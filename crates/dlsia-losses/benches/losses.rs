@@ -56,6 +56,15 @@ fn bench_losses(c: &mut Criterion) {
                 l.backward().unwrap()
             })
         });
+        // The composed reference path (what runs on devices without the fused CPU kernels).
+        g.bench_function(format!("{name}/composed_forward_backward"), |b| {
+            b.iter(|| {
+                without_fused_kernels(|| {
+                    let l = loss.loss(var.as_tensor(), &y, None).unwrap();
+                    l.backward().unwrap()
+                })
+            })
+        });
     }
     g.finish();
 }

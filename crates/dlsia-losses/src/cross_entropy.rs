@@ -62,12 +62,12 @@ pub(crate) fn check_class_weights(what: &'static str, w: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Per-class weights as a `(1, C, 1, …)` tensor, checked against the prediction's channels.
-pub(crate) fn class_weight_tensor(
+/// Checks that there is one class weight per channel of the prediction.
+pub(crate) fn check_class_weight_len(
     what: &'static str,
     weights: &[f64],
     prediction: &Tensor,
-) -> Result<Tensor> {
+) -> Result<()> {
     let c = prediction.dim(1)?;
     if weights.len() != c {
         return Err(invalid_config(
@@ -78,6 +78,17 @@ pub(crate) fn class_weight_tensor(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Per-class weights as a `(1, C, 1, …)` tensor, checked against the prediction's channels.
+pub(crate) fn class_weight_tensor(
+    what: &'static str,
+    weights: &[f64],
+    prediction: &Tensor,
+) -> Result<Tensor> {
+    check_class_weight_len(what, weights, prediction)?;
+    let c = prediction.dim(1)?;
     let mut shape = vec![1usize; prediction.rank()];
     shape[1] = c;
     Ok(Tensor::new(weights, prediction.device())?
@@ -130,6 +141,19 @@ impl Loss for CrossEntropy {
                 WHAT,
                 "cross-entropy needs a prediction with at least 2 channels; use binary_cross_entropy for one channel",
             ));
+        }
+        if let Some(inputs) = crate::fused::prepare(
+            WHAT,
+            prediction,
+            target,
+            mask,
+            self.cfg.ignore_index,
+            self.cfg.input,
+        )? {
+            if let Some(cw) = &self.cfg.class_weights {
+                check_class_weight_len(WHAT, cw, prediction)?;
+            }
+            return crate::fused::pixel_nll(&inputs, self.cfg.class_weights.as_deref(), 0.0);
         }
         let t = class_targets(WHAT, prediction, target, mask, self.cfg.ignore_index)?;
         let logp = log_probabilities(WHAT, prediction, self.cfg.input)?;

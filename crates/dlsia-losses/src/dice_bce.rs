@@ -91,6 +91,20 @@ pub struct DiceBce {
 impl Loss for DiceBce {
     fn loss(&self, prediction: &Tensor, target: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         const WHAT: &str = "dice_bce";
+        let dice = self.dice.loss(prediction, target, mask)?;
+        if prediction.dim(1)? >= 2 {
+            if let Some(inputs) = crate::fused::prepare(
+                WHAT,
+                prediction,
+                target,
+                mask,
+                self.cfg.ignore_index,
+                self.cfg.input,
+            )? {
+                let ce = crate::fused::pixel_nll(&inputs, None, 0.0)?;
+                return Ok(((ce * self.cfg.alpha)? + (dice * (1.0 - self.cfg.alpha))?)?);
+            }
+        }
         let t = class_targets(WHAT, prediction, target, mask, self.cfg.ignore_index)?;
         let ce = if prediction.dim(1)? == 1 {
             weighted_mean(
@@ -103,7 +117,6 @@ impl Loss for DiceBce {
             let pixel_weight = t.y.broadcast_mul(&t.w)?.sum_keepdim(1)?;
             weighted_mean(&nll, &pixel_weight)?
         };
-        let dice = self.dice.loss(prediction, target, mask)?;
         Ok(((ce * self.cfg.alpha)? + (dice * (1.0 - self.cfg.alpha))?)?)
     }
 }

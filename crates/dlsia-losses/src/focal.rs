@@ -5,7 +5,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::cross_entropy::{
-    bce_elementwise, check_class_weights, class_weight_tensor, default_ignore, log_probabilities,
+    bce_elementwise, check_class_weight_len, check_class_weights, class_weight_tensor,
+    default_ignore, log_probabilities,
 };
 use crate::error::{invalid_config, Result};
 use crate::loss::{Loss, PredictionKind};
@@ -86,6 +87,25 @@ pub struct Focal {
 impl Loss for Focal {
     fn loss(&self, prediction: &Tensor, target: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         const WHAT: &str = "focal";
+        if prediction.rank() >= 2 && prediction.dim(1)? >= 2 && self.cfg.alpha.is_none() {
+            if let Some(inputs) = crate::fused::prepare(
+                WHAT,
+                prediction,
+                target,
+                mask,
+                self.cfg.ignore_index,
+                self.cfg.input,
+            )? {
+                if let Some(cw) = &self.cfg.class_weights {
+                    check_class_weight_len(WHAT, cw, prediction)?;
+                }
+                return crate::fused::pixel_nll(
+                    &inputs,
+                    self.cfg.class_weights.as_deref(),
+                    self.cfg.gamma,
+                );
+            }
+        }
         let t = class_targets(WHAT, prediction, target, mask, self.cfg.ignore_index)?;
         let gamma = self.cfg.gamma;
         if prediction.dim(1)? == 1 {

@@ -33,6 +33,9 @@ mod cross_entropy;
 mod dice_bce;
 pub mod error;
 mod focal;
+mod fused;
+#[doc(hidden)]
+pub use fused::without_fused_kernels;
 mod loss;
 pub mod metrics;
 pub mod ops;

@@ -55,6 +55,22 @@ pub(crate) fn soft_counts(
     input: PredictionKind,
     average: ClassAverage,
 ) -> Result<SoftCounts> {
+    let reduce = |x: &Tensor| -> Result<Tensor> {
+        match average {
+            ClassAverage::Macro => Ok(x.clone()),
+            ClassAverage::Pooled => Ok(x.sum_all()?.reshape(1)?),
+        }
+    };
+    if let Some(inputs) =
+        crate::fused::prepare(what, prediction, target, mask, ignore_index, input)?
+    {
+        let counts = crate::fused::soft_counts(&inputs)?;
+        return Ok(SoftCounts {
+            tp: reduce(&counts.get(0)?)?,
+            fp: reduce(&counts.get(1)?)?,
+            fn_: reduce(&counts.get(2)?)?,
+        });
+    }
     let t = class_targets(what, prediction, target, mask, ignore_index)?;
     let p = probabilities(what, prediction, input)?;
     let w = t.w.broadcast_as(p.shape())?;
@@ -62,16 +78,11 @@ pub(crate) fn soft_counts(
     let tp = (&pw * &t.y)?;
     let fp = (&pw - &tp)?;
     let fn_ = ((&t.y * &w)? - &tp)?;
-    let reduce = |x: &Tensor| -> Result<Tensor> {
-        match average {
-            ClassAverage::Macro => sum_except_channels(x),
-            ClassAverage::Pooled => Ok(x.sum_all()?.reshape(1)?),
-        }
-    };
+    let per_class = |x: &Tensor| -> Result<Tensor> { reduce(&sum_except_channels(x)?) };
     Ok(SoftCounts {
-        tp: reduce(&tp)?,
-        fp: reduce(&fp)?,
-        fn_: reduce(&fn_)?,
+        tp: per_class(&tp)?,
+        fp: per_class(&fp)?,
+        fn_: per_class(&fn_)?,
     })
 }
 

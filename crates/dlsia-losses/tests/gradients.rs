@@ -190,8 +190,9 @@ fn class_losses_match_finite_differences() {
         let y = labels(&[2, 3, 4], c.channels.max(2), 0.25, seed + 7);
         let m = uniform(&[2, c.channels, 3, 4], 0.0, 1.0, seed + 13);
         let mask = c.mask.then_some(&m);
-        eprintln!("{}", c.name);
+        // Both the fused CPU kernels and the composed reference path.
         fd_check(c.loss.as_ref(), &x, &y, mask, 1e-6);
+        without_fused_kernels(|| fd_check(c.loss.as_ref(), &x, &y, mask, 1e-6));
     }
 }
 
@@ -200,15 +201,24 @@ fn gradients_vanish_on_unlabelled_pixels() {
     for c in class_cases() {
         let x = prediction(c.channels, c.input, 5);
         let y = labels(&[2, 3, 4], c.channels.max(2), 0.4, 6);
-        let (_, g) = value_and_grad(c.loss.as_ref(), &x, &y, None);
         let lab = flat(&y);
-        let g = flat(&g);
         let per_channel = 12;
-        for (i, gi) in g.iter().enumerate() {
-            let n = i / (c.channels * per_channel);
-            let s = i % per_channel;
-            if lab[n * per_channel + s] == -1.0 {
-                assert_eq!(*gi, 0.0, "{}: gradient on an unlabelled pixel", c.name);
+        for fused in [true, false] {
+            let (_, g) = if fused {
+                value_and_grad(c.loss.as_ref(), &x, &y, None)
+            } else {
+                without_fused_kernels(|| value_and_grad(c.loss.as_ref(), &x, &y, None))
+            };
+            for (i, gi) in flat(&g).iter().enumerate() {
+                let n = i / (c.channels * per_channel);
+                let s = i % per_channel;
+                if lab[n * per_channel + s] == -1.0 {
+                    assert_eq!(
+                        *gi, 0.0,
+                        "{} (fused {fused}): gradient on an unlabelled pixel",
+                        c.name
+                    );
+                }
             }
         }
     }
