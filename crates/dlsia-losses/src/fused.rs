@@ -11,6 +11,7 @@ use candle_core::{
     CpuStorage, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor, WithDType,
 };
 use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{invalid_value, shape_error, Result};
 use crate::loss::PredictionKind;
@@ -197,15 +198,19 @@ fn clamped_log_d(p: f64, floor: f64) -> (f64, f64) {
     }
 }
 
-/// Fills `p` with the class probabilities of one pixel (softmax, sigmoid or as given).
-fn pixel_probs<T: WithDType>(x: &[T], g: &Geom, b: usize, i: usize, p: &mut [f64]) {
+/// Fills `p` with the class probabilities of one pixel (softmax, sigmoid or as given) and
+/// returns the log-sum-exp of the logits (softmax case; 0 otherwise).
+fn pixel_probs<T: WithDType>(x: &[T], g: &Geom, b: usize, i: usize, p: &mut [f64]) -> f64 {
     let base = b * g.c * g.s + i;
     for (k, pk) in p.iter_mut().enumerate() {
         *pk = x[base + k * g.s].to_f64();
     }
     match (g.input, g.c) {
-        (PredictionKind::Probabilities, _) => {}
-        (PredictionKind::Logits, 1) => p[0] = 1.0 / (1.0 + (-p[0]).exp()),
+        (PredictionKind::Probabilities, _) => 0.0,
+        (PredictionKind::Logits, 1) => {
+            p[0] = 1.0 / (1.0 + (-p[0]).exp());
+            0.0
+        }
         (PredictionKind::Logits, _) => {
             let m = p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let mut z = 0.0;
@@ -213,7 +218,9 @@ fn pixel_probs<T: WithDType>(x: &[T], g: &Geom, b: usize, i: usize, p: &mut [f64
                 *pk = (*pk - m).exp();
                 z += *pk;
             }
-            p.iter_mut().for_each(|pk| *pk /= z);
+            let inv = 1.0 / z;
+            p.iter_mut().for_each(|pk| *pk *= inv);
+            m + z.ln()
         }
     }
 }
@@ -227,16 +234,21 @@ fn mask_weight<T: WithDType>(mask: &[T], g: &Geom, b: usize, i: usize, k: usize)
     }
 }
 
-/// Runs `f(b, i, acc)` over all pixels in fixed chunks and sums the per-chunk accumulators in
-/// order.
-fn reduce_pixels(g: &Geom, width: usize, f: impl Fn(usize, usize, &mut [f64]) + Sync) -> Vec<f64> {
+/// Runs `f(b, i, acc, scratch)` over all pixels in fixed chunks (`scratch` holds `C` values)
+/// and sums the per-chunk accumulators in order.
+fn reduce_pixels(
+    g: &Geom,
+    width: usize,
+    f: impl Fn(usize, usize, &mut [f64], &mut [f64]) + Sync,
+) -> Vec<f64> {
     let total = g.n * g.s;
     let partials: Vec<Vec<f64>> = (0..total.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut acc = vec![0.0; width];
+            let mut scratch = vec![0.0; g.c];
             for pix in chunk * CHUNK..((chunk + 1) * CHUNK).min(total) {
-                f(pix / g.s, pix % g.s, &mut acc);
+                f(pix / g.s, pix % g.s, &mut acc, &mut scratch);
             }
             acc
         })
@@ -248,156 +260,62 @@ fn reduce_pixels(g: &Geom, width: usize, f: impl Fn(usize, usize, &mut [f64]) + 
     out
 }
 
-/// Computes per-pixel gradients in pixel-major order `(N, S, C)` in parallel, then returns
-/// them as an `(N, C, S)` tensor.
+/// Computes per-pixel gradients `f(b, i, d, scratch)` (`d` receives the `C` channel values of
+/// one pixel, zeroed beforehand) in parallel over fixed chunks of pixels, each into its own
+/// buffer, then writes them into an `(N, C, S)` tensor.
 fn pixel_gradients<T: WithDType>(
     g: &Geom,
     device: &Device,
-    f: impl Fn(usize, usize, &mut [f64]) + Sync,
+    f: impl Fn(usize, usize, &mut [f64], &mut [f64]) + Sync,
 ) -> candle_core::Result<Tensor> {
-    let mut out = vec![T::from_f64(0.0); g.n * g.s * g.c];
-    out.par_chunks_mut(CHUNK * g.c)
-        .enumerate()
-        .for_each(|(chunk, block)| {
+    let total = g.n * g.s;
+    let blocks: Vec<Vec<f64>> = (0..total.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let start = chunk * CHUNK;
+            let len = CHUNK.min(total - start);
+            // Channel-major within the chunk: block[k * len + j].
+            let mut block = vec![0.0; g.c * len];
             let mut d = vec![0.0; g.c];
-            for (j, px) in block.chunks_mut(g.c).enumerate() {
-                let pix = chunk * CHUNK + j;
+            let mut scratch = vec![0.0; g.c];
+            for j in 0..len {
+                let pix = start + j;
                 d.iter_mut().for_each(|v| *v = 0.0);
-                f(pix / g.s, pix % g.s, &mut d);
-                for (o, v) in px.iter_mut().zip(&d) {
+                f(pix / g.s, pix % g.s, &mut d, &mut scratch);
+                for (k, v) in d.iter().enumerate() {
+                    block[k * len + j] = *v;
+                }
+            }
+            block
+        })
+        .collect();
+    let mut out = vec![T::from_f64(0.0); total * g.c];
+    for (chunk, block) in blocks.iter().enumerate() {
+        let start = chunk * CHUNK;
+        let len = block.len() / g.c;
+        // A chunk may span images: copy runs of pixels that stay within one image.
+        let mut j = 0;
+        while j < len {
+            let pix = start + j;
+            let (b, i) = (pix / g.s, pix % g.s);
+            let run = (g.s - i).min(len - j);
+            for k in 0..g.c {
+                let dst = (b * g.c + k) * g.s + i;
+                let src = &block[k * len + j..k * len + j + run];
+                for (o, v) in out[dst..dst + run].iter_mut().zip(src) {
                     *o = T::from_f64(*v);
                 }
             }
-        });
-    Tensor::from_vec(out, (g.n, g.s, g.c), device)?
-        .transpose(1, 2)?
-        .contiguous()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Categorical negative log-likelihood (cross-entropy, focal)
-
-/// `Σ pw·ℓ / Σ pw` over labelled pixels with `ℓ = −(1 − p_y)^γ ln p_y` and
-/// `pw = class_weight[y]·mask`.
-#[derive(Debug, Clone)]
-struct PixelNll {
-    g: Geom,
-    class_weights: Option<Vec<f64>>,
-    gamma: f64,
-    /// `Some(scale)`: the gradient op, multiplying the gradient by `scale`.
-    grad_scale: Option<f64>,
-}
-
-impl PixelNll {
-    fn class_weight(&self, y: usize) -> f64 {
-        self.class_weights.as_ref().map_or(1.0, |w| w[y])
-    }
-
-    /// The focal factor `m = (1 − p_y)^γ` and `dm/d(1 − p_y)`, with the base kept above
-    /// `1e-12` as [`crate::ops::safe_pow`] does.
-    fn modulating(&self, p: f64) -> (f64, f64) {
-        let q = 1.0 - p;
-        if self.gamma == 0.0 {
-            (1.0, 0.0)
-        } else if q < 1e-12 {
-            (1e-12f64.powf(self.gamma), 0.0)
-        } else {
-            (q.powf(self.gamma), self.gamma * q.powf(self.gamma - 1.0))
+            j += run;
         }
     }
-
-    /// `ln p_y` of a pixel from its logits (log-sum-exp), and `p_y`.
-    fn log_prob_logits<T: WithDType>(&self, x: &[T], b: usize, i: usize, y: usize) -> (f64, f64) {
-        let g = &self.g;
-        let base = b * g.c * g.s + i;
-        let m = (0..g.c)
-            .map(|k| x[base + k * g.s].to_f64())
-            .fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = (0..g.c)
-            .map(|k| (x[base + k * g.s].to_f64() - m).exp())
-            .sum();
-        let lp = x[base + y * g.s].to_f64() - m - z.ln();
-        (lp, lp.exp())
-    }
-
-    fn forward<T: WithDType>(&self, x: &[T], labels: &[i64], mask: &[T]) -> (f64, f64) {
-        let g = &self.g;
-        let floor = log_floor::<T>();
-        let sums = reduce_pixels(g, 2, |b, i, acc| {
-            let y = labels[b * g.s + i];
-            if y == g.ignore {
-                return;
-            }
-            let y = y as usize;
-            let pw = self.class_weight(y) * mask_weight(mask, g, b, i, y);
-            if pw == 0.0 {
-                return;
-            }
-            let (log_p, p) = match g.input {
-                PredictionKind::Logits => self.log_prob_logits(x, b, i, y),
-                PredictionKind::Probabilities => {
-                    let p = x[(b * g.c + y) * g.s + i].to_f64();
-                    (clamped_log_d(p, floor).0, p)
-                }
-            };
-            acc[0] += pw * -self.modulating(p).0 * log_p;
-            acc[1] += pw;
-        });
-        (sums[0], sums[1])
-    }
-
-    fn gradient<T: WithDType>(
-        &self,
-        x: &[T],
-        labels: &[i64],
-        mask: &[T],
-        scale: f64,
-        device: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let g = &self.g;
-        let (_, den) = self.forward(x, labels, mask);
-        let scale = scale / den.max(log_floor::<T>());
-        let floor = log_floor::<T>();
-        pixel_gradients::<T>(g, device, |b, i, d| {
-            let y = labels[b * g.s + i];
-            if y == g.ignore {
-                return;
-            }
-            let y = y as usize;
-            let pw = self.class_weight(y) * mask_weight(mask, g, b, i, y);
-            if pw == 0.0 {
-                return;
-            }
-            let s = pw * scale;
-            match g.input {
-                PredictionKind::Logits => {
-                    let mut p = vec![0.0; g.c];
-                    pixel_probs(x, g, b, i, &mut p);
-                    let (lp, py) = self.log_prob_logits(x, b, i, y);
-                    let (m, dm) = self.modulating(py);
-                    // dℓ/dx_k = dℓ/dp_y · p_y · (δ_ky − p_k), dℓ/dp_y · p_y = dm·p_y·ln p_y − m.
-                    let f = dm * py * lp - m;
-                    for k in 0..g.c {
-                        let delta = if k == y { 1.0 } else { 0.0 };
-                        d[k] = s * f * (delta - p[k]);
-                    }
-                }
-                PredictionKind::Probabilities => {
-                    let p = x[(b * g.c + y) * g.s + i].to_f64();
-                    let (lp, dlp) = clamped_log_d(p, floor);
-                    let (m, dm) = self.modulating(p);
-                    // ℓ = −m(1 − p)·ln p: dℓ/dp = dm·ln p − m/p.
-                    d[y] = s * (dm * lp - m * dlp);
-                }
-            }
-        })
-    }
+    Tensor::from_vec(out, (g.n, g.c, g.s), device)
 }
 
-fn storage_slice<T: WithDType>(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<T>> {
+fn storage_slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
     let v = s.as_slice::<T>()?;
     match l.contiguous_offsets() {
-        Some((a, b)) => Ok(v[a..b].to_vec()),
+        Some((a, b)) => Ok(&v[a..b]),
         None => candle_core::bail!("fused loss: non-contiguous input"),
     }
 }
@@ -424,6 +342,136 @@ macro_rules! by_dtype {
     }};
 }
 
+/// The storage and shape of a CPU tensor (a kernel's output computed as a tensor).
+fn cpu_storage_of(t: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (st, _) = t.storage_and_layout();
+    match &*st {
+        Storage::Cpu(c) => Ok((c.clone(), t.shape().clone())),
+        _ => candle_core::bail!("fused loss: expected a CPU tensor"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categorical negative log-likelihood (cross-entropy, focal)
+
+/// `Σ pw·ℓ / Σ pw` over labelled pixels with `ℓ = −(1 − p_y)^γ ln p_y` and
+/// `pw = class_weight[y]·mask`.
+#[derive(Debug, Clone)]
+struct PixelNll {
+    g: Geom,
+    class_weights: Option<Vec<f64>>,
+    gamma: f64,
+    /// `Some(scale)`: the gradient op, multiplying the gradient by `scale`.
+    grad_scale: Option<f64>,
+    /// `Σ pw`, recorded by the forward pass for the backward pass.
+    den: Arc<OnceLock<f64>>,
+}
+
+impl PixelNll {
+    fn class_weight(&self, y: usize) -> f64 {
+        self.class_weights.as_ref().map_or(1.0, |w| w[y])
+    }
+
+    /// The focal factor `m = (1 − p_y)^γ` and `dm/d(1 − p_y)`, with the base kept above
+    /// `1e-12` as [`crate::ops::safe_pow`] does.
+    fn modulating(&self, p: f64) -> (f64, f64) {
+        let q = 1.0 - p;
+        if self.gamma == 0.0 {
+            (1.0, 0.0)
+        } else if q < 1e-12 {
+            (1e-12f64.powf(self.gamma), 0.0)
+        } else {
+            let qg = q.powf(self.gamma);
+            (qg, self.gamma * qg / q)
+        }
+    }
+
+    /// The pixel weight of a labelled pixel, `None` for an unlabelled one.
+    fn pixel_weight<T: WithDType>(
+        &self,
+        labels: &[i64],
+        mask: &[T],
+        b: usize,
+        i: usize,
+    ) -> Option<(usize, f64)> {
+        let g = &self.g;
+        let y = labels[b * g.s + i];
+        if y == g.ignore {
+            return None;
+        }
+        let y = y as usize;
+        let pw = self.class_weight(y) * mask_weight(mask, g, b, i, y);
+        (pw != 0.0).then_some((y, pw))
+    }
+
+    fn forward<T: WithDType>(&self, x: &[T], labels: &[i64], mask: &[T]) -> (f64, f64) {
+        let g = &self.g;
+        let floor = log_floor::<T>();
+        let sums = reduce_pixels(g, 2, |b, i, acc, p| {
+            let Some((y, pw)) = self.pixel_weight(labels, mask, b, i) else {
+                return;
+            };
+            let (log_p, py) = match g.input {
+                PredictionKind::Logits => {
+                    let lse = pixel_probs(x, g, b, i, p);
+                    (x[(b * g.c + y) * g.s + i].to_f64() - lse, p[y])
+                }
+                PredictionKind::Probabilities => {
+                    let py = x[(b * g.c + y) * g.s + i].to_f64();
+                    (clamped_log_d(py, floor).0, py)
+                }
+            };
+            acc[0] += pw * -self.modulating(py).0 * log_p;
+            acc[1] += pw;
+        });
+        (sums[0], sums[1])
+    }
+
+    fn gradient<T: WithDType>(
+        &self,
+        x: &[T],
+        labels: &[i64],
+        mask: &[T],
+        scale: f64,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let g = &self.g;
+        let floor = log_floor::<T>();
+        let den = match self.den.get() {
+            Some(d) => *d,
+            None => self.forward(x, labels, mask).1,
+        };
+        let scale = scale / den.max(floor);
+        pixel_gradients::<T>(g, device, |b, i, d, p| {
+            let Some((y, pw)) = self.pixel_weight(labels, mask, b, i) else {
+                return;
+            };
+            let s = pw * scale;
+            match g.input {
+                PredictionKind::Logits => {
+                    let lse = pixel_probs(x, g, b, i, p);
+                    let lp = x[(b * g.c + y) * g.s + i].to_f64() - lse;
+                    let py = p[y];
+                    let (m, dm) = self.modulating(py);
+                    // dℓ/dx_k = dℓ/dp_y · p_y · (δ_ky − p_k), dℓ/dp_y · p_y = dm·p_y·ln p_y − m.
+                    let f = s * (dm * py * lp - m);
+                    for (k, dk) in d.iter_mut().enumerate() {
+                        let delta = if k == y { 1.0 } else { 0.0 };
+                        *dk = f * (delta - p[k]);
+                    }
+                }
+                PredictionKind::Probabilities => {
+                    let py = x[(b * g.c + y) * g.s + i].to_f64();
+                    let (lp, dlp) = clamped_log_d(py, floor);
+                    let (m, dm) = self.modulating(py);
+                    // ℓ = −m(1 − p)·ln p: dℓ/dp = dm·ln p − m/p.
+                    d[y] = s * (dm * lp - m * dlp);
+                }
+            }
+        })
+    }
+}
+
 impl CustomOp3 for PixelNll {
     fn name(&self) -> &'static str {
         "dlsia-pixel-nll"
@@ -441,7 +489,8 @@ impl CustomOp3 for PixelNll {
         by_dtype!(s1, l1, s2, l2, s3, l3, |x, labels, mask, T| {
             match self.grad_scale {
                 None => {
-                    let (num, den) = self.forward(&x, &labels, &mask);
+                    let (num, den) = self.forward(x, labels, mask);
+                    let _ = self.den.set(den);
                     let v = num / den.max(log_floor::<T>());
                     Ok((
                         <T>::to_cpu_storage_owned(vec![<T>::from_f64(v)]),
@@ -449,7 +498,7 @@ impl CustomOp3 for PixelNll {
                     ))
                 }
                 Some(scale) => {
-                    let t = self.gradient(&x, &labels, &mask, scale, &Device::Cpu)?;
+                    let t = self.gradient(x, labels, mask, scale, &Device::Cpu)?;
                     cpu_storage_of(&t)
                 }
             }
@@ -474,15 +523,6 @@ impl CustomOp3 for PixelNll {
     }
 }
 
-/// The storage and shape of a CPU tensor (a kernel's output computed as a tensor).
-fn cpu_storage_of(t: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (st, _) = t.storage_and_layout();
-    match &*st {
-        Storage::Cpu(c) => Ok((c.clone(), t.shape().clone())),
-        _ => candle_core::bail!("fused loss: expected a CPU tensor"),
-    }
-}
-
 /// The fused categorical negative log-likelihood (`C ≥ 2`): cross-entropy for `gamma = 0`,
 /// focal loss otherwise.
 pub(crate) fn pixel_nll(
@@ -495,6 +535,7 @@ pub(crate) fn pixel_nll(
         class_weights: class_weights.map(<[f64]>::to_vec),
         gamma,
         grad_scale: None,
+        den: Arc::new(OnceLock::new()),
     };
     Ok(inputs.x.apply_op3(&inputs.labels, &inputs.mask, op)?)
 }
@@ -521,13 +562,12 @@ impl SoftCounts {
 
     fn forward<T: WithDType>(&self, x: &[T], labels: &[i64], mask: &[T]) -> Vec<f64> {
         let g = &self.g;
-        reduce_pixels(g, 3 * g.c, |b, i, acc| {
+        reduce_pixels(g, 3 * g.c, |b, i, acc, p| {
             let y = labels[b * g.s + i];
             if y == g.ignore {
                 return;
             }
-            let mut p = vec![0.0; g.c];
-            pixel_probs(x, g, b, i, &mut p);
+            pixel_probs(x, g, b, i, p);
             for k in 0..g.c {
                 let w = mask_weight(mask, g, b, i, k);
                 let t = self.target(y, k);
@@ -547,28 +587,25 @@ impl SoftCounts {
         device: &Device,
     ) -> candle_core::Result<Tensor> {
         let g = &self.g;
-        pixel_gradients::<T>(g, device, |b, i, d| {
+        pixel_gradients::<T>(g, device, |b, i, d, p| {
             let y = labels[b * g.s + i];
             if y == g.ignore {
                 return;
             }
-            let mut p = vec![0.0; g.c];
-            pixel_probs(x, g, b, i, &mut p);
-            // dL/dp_k.
-            let gp: Vec<f64> = (0..g.c)
-                .map(|k| {
-                    let w = mask_weight(mask, g, b, i, k);
-                    let t = self.target(y, k);
-                    w * (t * (up[k] - up[2 * g.c + k]) + (1.0 - t) * up[g.c + k])
-                })
-                .collect();
+            pixel_probs(x, g, b, i, p);
+            // dL/dp_k into d.
+            for (k, dk) in d.iter_mut().enumerate() {
+                let w = mask_weight(mask, g, b, i, k);
+                let t = self.target(y, k);
+                *dk = w * (t * (up[k] - up[2 * g.c + k]) + (1.0 - t) * up[g.c + k]);
+            }
             match (g.input, g.c) {
-                (PredictionKind::Probabilities, _) => d.copy_from_slice(&gp),
-                (PredictionKind::Logits, 1) => d[0] = gp[0] * p[0] * (1.0 - p[0]),
+                (PredictionKind::Probabilities, _) => {}
+                (PredictionKind::Logits, 1) => d[0] *= p[0] * (1.0 - p[0]),
                 (PredictionKind::Logits, _) => {
-                    let dot: f64 = p.iter().zip(&gp).map(|(a, b)| a * b).sum();
-                    for k in 0..g.c {
-                        d[k] = p[k] * (gp[k] - dot);
+                    let dot: f64 = p.iter().zip(d.iter()).map(|(a, b)| a * b).sum();
+                    for (k, dk) in d.iter_mut().enumerate() {
+                        *dk = p[k] * (*dk - dot);
                     }
                 }
             }
@@ -594,14 +631,14 @@ impl CustomOp3 for SoftCounts {
             match &self.upstream {
                 None => {
                     let v: Vec<T> = self
-                        .forward(&x, &labels, &mask)
+                        .forward(x, labels, mask)
                         .into_iter()
                         .map(<T>::from_f64)
                         .collect();
                     Ok((<T>::to_cpu_storage_owned(v), Shape::from((3, self.g.c))))
                 }
                 Some(up) => {
-                    let t = self.gradient(&x, &labels, &mask, up, &Device::Cpu)?;
+                    let t = self.gradient(x, labels, mask, up, &Device::Cpu)?;
                     cpu_storage_of(&t)
                 }
             }
