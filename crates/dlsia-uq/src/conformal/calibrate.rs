@@ -5,10 +5,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::host::{global_coords, hash_uniform, host_labels, host_probs};
+use super::host::{global_coords, hash_uniform, host_labels, host_probs, CHUNK};
 use super::predict::ConformalPredictor;
 use super::score::ScoreMethod;
 use crate::error::{invalid_config, Error, Result};
+use rayon::prelude::*;
 
 /// Salt of the random numbers drawn for calibration scores (APS).
 pub(crate) const CALIBRATION_SALT: u64 = 0xCA11_B8A7_E5C0_8E50;
@@ -105,7 +106,7 @@ impl ConformalConfig {
             scores: Vec::new(),
             num_classes: None,
             offsets: None,
-            counter: 0,
+            calls: 0,
         })
     }
 }
@@ -158,7 +159,8 @@ pub struct Calibrator {
     scores: Vec<f64>,
     num_classes: Option<usize>,
     offsets: Option<Vec<usize>>,
-    counter: u64,
+    /// Update calls so far (keys APS's random numbers).
+    calls: u64,
 }
 
 impl Calibrator {
@@ -204,37 +206,58 @@ impl Calibrator {
         self.num_classes = Some(hp.c);
         let offsets = self.grid_offsets(rank)?;
         let pixels = hp.pixels();
-        let mut p = vec![0.0; hp.c];
-        let mut coords = vec![0usize; rank];
-        for b in 0..hp.n {
-            for s in 0..pixels {
-                let y = labels[b * pixels + s];
-                if y == self.cfg.ignore_label {
-                    continue;
-                }
-                if let (Some(offsets), Some(spacing)) = (&offsets, &self.cfg.spacing) {
-                    global_coords(s, &hp.spatial, origin, &mut coords);
-                    let on_grid = coords.iter().enumerate().all(|(a, &x)| {
-                        let sp = if spacing.len() == 1 {
-                            spacing[0]
-                        } else {
-                            spacing[a]
-                        };
-                        (x + offsets[a]) % sp == 0
-                    });
-                    if !on_grid {
+        let total = hp.n * pixels;
+        let call = self.calls;
+        self.calls += 1;
+        let (ignore, method, key) = (
+            self.cfg.ignore_label,
+            self.cfg.method,
+            self.cfg.seed ^ CALIBRATION_SALT,
+        );
+        let spacing = self.cfg.spacing.as_deref();
+        let offsets = offsets.as_deref();
+        // Scores of fixed chunks of pixels in parallel, concatenated in pixel order. APS's
+        // random number is keyed by (update call, pixel), independent across calibration pixels.
+        let chunks: Vec<Vec<f64>> = (0..total.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let mut out = Vec::new();
+                let mut p = vec![0.0; hp.c];
+                let mut coords = vec![0usize; rank];
+                let start = chunk * CHUNK;
+                let end = (start + CHUNK).min(total);
+                for (pix, &y) in (start..end).zip(&labels[start..end]) {
+                    if y == ignore {
                         continue;
                     }
+                    let (b, s) = (pix / pixels, pix % pixels);
+                    if let (Some(offsets), Some(spacing)) = (offsets, spacing) {
+                        global_coords(s, &hp.spatial, origin, &mut coords);
+                        let on_grid = coords.iter().enumerate().all(|(a, &x)| {
+                            let sp = if spacing.len() == 1 {
+                                spacing[0]
+                            } else {
+                                spacing[a]
+                            };
+                            (x + offsets[a]) % sp == 0
+                        });
+                        if !on_grid {
+                            continue;
+                        }
+                    }
+                    hp.gather(b, s, &mut p);
+                    let u = if method.uses_u() {
+                        hash_uniform(key, &[call, pix as u64])
+                    } else {
+                        1.0
+                    };
+                    out.push(method.score(&p, y as usize, u));
                 }
-                hp.gather(b, s, &mut p);
-                let u = if self.cfg.method.uses_u() {
-                    hash_uniform(self.cfg.seed ^ CALIBRATION_SALT, &[self.counter])
-                } else {
-                    1.0
-                };
-                self.counter += 1;
-                self.scores.push(self.cfg.method.score(&p, y as usize, u));
-            }
+                out
+            })
+            .collect();
+        for c in chunks {
+            self.scores.extend(c);
         }
         Ok(())
     }

@@ -1,8 +1,12 @@
 //! Moving probability and label tiles to the host, with the checks conformal methods need.
 
 use candle_core::{DType, Tensor};
+use rayon::prelude::*;
 
 use crate::error::{invalid_value, shape_error, Result};
+
+/// Pixels per parallel work item.
+pub(crate) const CHUNK: usize = 4096;
 
 /// A tile of class probabilities on the host, `(N, C, spatial…)` row-major.
 pub(crate) struct HostProbs {
@@ -58,24 +62,35 @@ pub(crate) fn host_probs(
             .to_dtype(DType::F32)?
             .to_vec1::<f32>()?,
     };
+    // Check every pixel in parallel; report the first offending one.
     let pixels = hp.pixels();
-    let mut buf = vec![0.0; hp.c];
-    for b in 0..hp.n {
-        for s in 0..pixels {
-            hp.gather(b, s, &mut buf);
-            let sum: f64 = buf.iter().sum();
-            let in_range = buf.iter().all(|p| (0.0..=1.0 + tolerance).contains(p));
-            if !in_range || (sum - 1.0).abs() > tolerance {
-                return Err(invalid_value(
-                    what,
-                    format!(
-                        "the class probabilities of pixel {s} of image {b} are {buf:?} (sum {sum}); \
-                         they must lie in [0, 1] and sum to 1 over the channel axis (within {tolerance}) — \
-                         pass softmax outputs, or wrap a network returning logits in a LogitsFn"
-                    ),
-                ));
+    let bad = (0..hp.n * pixels)
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .find_first(|&pix| {
+            let (b, s) = (pix / pixels, pix % pixels);
+            let mut sum = 0.0;
+            let mut in_range = true;
+            for k in 0..hp.c {
+                let p = hp.data[(b * hp.c + k) * pixels + s] as f64;
+                sum += p;
+                in_range &= (0.0..=1.0 + tolerance).contains(&p);
             }
-        }
+            !in_range || (sum - 1.0).abs() > tolerance
+        });
+    if let Some(pix) = bad {
+        let (b, s) = (pix / pixels, pix % pixels);
+        let mut buf = vec![0.0; hp.c];
+        hp.gather(b, s, &mut buf);
+        let sum: f64 = buf.iter().sum();
+        return Err(invalid_value(
+            what,
+            format!(
+                "the class probabilities of pixel {s} of image {b} are {buf:?} (sum {sum}); \
+                 they must lie in [0, 1] and sum to 1 over the channel axis (within {tolerance}) — \
+                 pass softmax outputs, or wrap a network returning logits in a LogitsFn"
+            ),
+        ));
     }
     Ok(hp)
 }

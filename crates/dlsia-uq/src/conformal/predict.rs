@@ -3,9 +3,10 @@
 use candle_core::Tensor;
 
 use super::coverage::CoverageReport;
-use super::host::{global_coords, hash_uniform, host_labels, host_probs, HostProbs};
+use super::host::{global_coords, hash_uniform, host_labels, host_probs, HostProbs, CHUNK};
 use super::score::ScoreMethod;
 use crate::error::{invalid_config, Result};
+use rayon::prelude::*;
 
 /// Salt of the random numbers drawn for test pixels (APS), distinct from calibration's.
 const TEST_SALT: u64 = 0x7E57_5A17_0000_0001;
@@ -68,13 +69,9 @@ impl ConformalPredictor {
         self.n_calibration
     }
 
-    /// Calls `f(image, pixel, set, size)` for every pixel of a tile at `origin`.
-    fn for_each_set(
-        &self,
-        hp: &HostProbs,
-        origin: &[usize],
-        mut f: impl FnMut(usize, usize, &[bool], usize),
-    ) -> Result<()> {
+    /// The sets `(N, C, S)` (u8) and sizes `(N, S)` of every pixel of a tile at `origin`,
+    /// computed in parallel over fixed chunks of pixels.
+    fn compute_sets(&self, hp: &HostProbs, origin: &[usize]) -> Result<(Vec<u8>, Vec<u32>)> {
         let rank = hp.spatial.len();
         if !origin.is_empty() && origin.len() != rank {
             return Err(invalid_config(
@@ -83,28 +80,58 @@ impl ConformalPredictor {
             ));
         }
         let pixels = hp.pixels();
-        let mut p = vec![0.0; hp.c];
-        let mut set = vec![false; hp.c];
-        let mut coords = vec![0usize; rank];
-        let mut key = vec![0u64; rank + 1];
-        for b in 0..hp.n {
-            for s in 0..pixels {
-                hp.gather(b, s, &mut p);
-                let u = if self.method.uses_u() {
-                    global_coords(s, &hp.spatial, origin, &mut coords);
-                    key[0] = b as u64;
-                    for (k, c) in key[1..].iter_mut().zip(&coords) {
-                        *k = *c as u64;
+        let total = hp.n * pixels;
+        let c = hp.c;
+        let blocks: Vec<(Vec<u8>, Vec<u32>)> = (0..total.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let start = chunk * CHUNK;
+                let len = CHUNK.min(total - start);
+                let mut sets = vec![0u8; c * len];
+                let mut sizes = vec![0u32; len];
+                let mut p = vec![0.0; c];
+                let mut set = vec![false; c];
+                let mut coords = vec![0usize; rank];
+                let mut key = vec![0u64; rank + 1];
+                for j in 0..len {
+                    let (b, s) = ((start + j) / pixels, (start + j) % pixels);
+                    hp.gather(b, s, &mut p);
+                    let u = if self.method.uses_u() {
+                        global_coords(s, &hp.spatial, origin, &mut coords);
+                        key[0] = b as u64;
+                        for (k, x) in key[1..].iter_mut().zip(&coords) {
+                            *k = *x as u64;
+                        }
+                        hash_uniform(self.seed ^ TEST_SALT, &key)
+                    } else {
+                        1.0
+                    };
+                    sizes[j] = self.method.set(&p, self.qhat, u, &mut set) as u32;
+                    for (k, &inside) in set.iter().enumerate() {
+                        sets[k * len + j] = inside as u8;
                     }
-                    hash_uniform(self.seed ^ TEST_SALT, &key)
-                } else {
-                    1.0
-                };
-                let size = self.method.set(&p, self.qhat, u, &mut set);
-                f(b, s, &set, size);
+                }
+                (sets, sizes)
+            })
+            .collect();
+        let mut sets = vec![0u8; total * c];
+        let mut sizes = Vec::with_capacity(total);
+        for (chunk, (block, block_sizes)) in blocks.into_iter().enumerate() {
+            let start = chunk * CHUNK;
+            let len = block_sizes.len();
+            let mut j = 0;
+            while j < len {
+                let (b, s) = ((start + j) / pixels, (start + j) % pixels);
+                let run = (pixels - s).min(len - j);
+                for k in 0..c {
+                    let dst = (b * c + k) * pixels + s;
+                    sets[dst..dst + run].copy_from_slice(&block[k * len + j..k * len + j + run]);
+                }
+                j += run;
             }
+            sizes.extend(block_sizes);
         }
-        Ok(())
+        Ok((sets, sizes))
     }
 
     fn host(&self, probs: &Tensor) -> Result<HostProbs> {
@@ -125,14 +152,8 @@ impl ConformalPredictor {
     /// in the full image, so the result does not depend on the tiling).
     pub fn prediction_sets_tile(&self, probs: &Tensor, origin: &[usize]) -> Result<Tensor> {
         let hp = self.host(probs)?;
-        let pixels = hp.pixels();
-        let mut out = vec![0u8; hp.data.len()];
-        self.for_each_set(&hp, origin, |b, s, set, _| {
-            for (k, &inside) in set.iter().enumerate() {
-                out[(b * hp.c + k) * pixels + s] = inside as u8;
-            }
-        })?;
-        Ok(Tensor::from_vec(out, probs.shape(), probs.device())?)
+        let (sets, _) = self.compute_sets(&hp, origin)?;
+        Ok(Tensor::from_vec(sets, probs.shape(), probs.device())?)
     }
 
     /// Set sizes `(N, spatial…)` as a u8 tensor: 1 = confident, larger = ambiguous,
@@ -153,11 +174,8 @@ impl ConformalPredictor {
             ));
         }
         let hp = self.host(probs)?;
-        let pixels = hp.pixels();
-        let mut out = vec![0u8; hp.n * pixels];
-        self.for_each_set(&hp, origin, |b, s, _, size| {
-            out[b * pixels + s] = size as u8;
-        })?;
+        let (_, sizes) = self.compute_sets(&hp, origin)?;
+        let out: Vec<u8> = sizes.into_iter().map(|v| v as u8).collect();
         let mut shape = probs.dims().to_vec();
         shape.remove(1);
         Ok(Tensor::from_vec(out, shape, probs.device())?)
@@ -179,14 +197,16 @@ impl ConformalPredictor {
     ) -> Result<CoverageReport> {
         let hp = self.host(probs)?;
         let labels = host_labels("ConformalPredictor::coverage", labels, &hp, ignore)?;
+        let (sets, sizes) = self.compute_sets(&hp, origin)?;
         let pixels = hp.pixels();
         let mut report = CoverageReport::new(self.num_classes);
-        self.for_each_set(&hp, origin, |b, s, set, size| {
-            let y = labels[b * pixels + s];
+        for (pix, &y) in labels.iter().enumerate() {
             if y != ignore {
-                report.record(y as usize, set[y as usize], size);
+                let (b, s) = (pix / pixels, pix % pixels);
+                let covered = sets[(b * hp.c + y as usize) * pixels + s] == 1;
+                report.record(y as usize, covered, sizes[pix] as usize);
             }
-        })?;
+        }
         Ok(report)
     }
 }
