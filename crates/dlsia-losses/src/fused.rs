@@ -380,6 +380,10 @@ impl PixelNll {
             (1.0, 0.0)
         } else if q < 1e-12 {
             (1e-12f64.powf(self.gamma), 0.0)
+        } else if self.gamma == 2.0 {
+            (q * q, 2.0 * q)
+        } else if self.gamma == 1.0 {
+            (q, 1.0)
         } else {
             let qg = q.powf(self.gamma);
             (qg, self.gamma * qg / q)

@@ -32,6 +32,16 @@ pub struct Pearson {
     sxy: f64,
 }
 
+/// The values of a tensor as f64 on the host (f32 is read as is and widened).
+fn host_f64(t: &Tensor) -> Result<Vec<f64>> {
+    let t = t.flatten_all()?;
+    Ok(match t.dtype() {
+        DType::F64 => t.to_vec1::<f64>()?,
+        DType::F32 => t.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
+        _ => t.to_dtype(DType::F64)?.to_vec1::<f64>()?,
+    })
+}
+
 impl Pearson {
     /// An empty accumulator.
     pub fn new() -> Self {
@@ -59,14 +69,8 @@ impl Pearson {
                 target.shape(),
             ));
         }
-        let x = prediction
-            .flatten_all()?
-            .to_dtype(DType::F64)?
-            .to_vec1::<f64>()?;
-        let y = target
-            .flatten_all()?
-            .to_dtype(DType::F64)?
-            .to_vec1::<f64>()?;
+        let x = host_f64(prediction)?;
+        let y = host_f64(target)?;
         let w = match mask {
             None => None,
             Some(m) => {
