@@ -10,6 +10,7 @@ pub mod normalize;
 pub mod sample;
 pub mod seed;
 pub mod split;
+pub mod synth;
 pub mod tiling;
 pub mod volume;
 
