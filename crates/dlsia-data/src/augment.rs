@@ -193,7 +193,11 @@ impl Augmentation {
             out.mask = out.mask.as_ref().map(|x| t.apply(x)).transpose()?;
         }
         if let Some((lo, hi)) = self.config.scale {
-            let s = if hi > lo { rng.random_range(lo..=hi) } else { lo };
+            let s = if hi > lo {
+                rng.random_range(lo..=hi)
+            } else {
+                lo
+            };
             out.image = (out.image * s as f64)?;
         }
         if let Some(max) = self.config.noise_std {
@@ -232,7 +236,11 @@ mod tests {
             }
             let mut i = vec![0; n];
             for k in 0..n {
-                i[t.perm[k]] = if t.flip[k] { oshape[k] - 1 - o[k] } else { o[k] };
+                i[t.perm[k]] = if t.flip[k] {
+                    oshape[k] - 1 - o[k]
+                } else {
+                    o[k]
+                };
             }
             let mut flat = 0;
             for k in 0..n {
@@ -278,8 +286,14 @@ mod tests {
     #[test]
     fn image_target_mask_move_together_and_seed_repeats() {
         let dev = Device::Cpu;
-        let img = Tensor::arange(0f32, 16.0, &dev).unwrap().reshape((1, 4, 4)).unwrap();
-        let tgt = Tensor::arange(0i64, 16, &dev).unwrap().reshape((4, 4)).unwrap();
+        let img = Tensor::arange(0f32, 16.0, &dev)
+            .unwrap()
+            .reshape((1, 4, 4))
+            .unwrap();
+        let tgt = Tensor::arange(0i64, 16, &dev)
+            .unwrap()
+            .reshape((4, 4))
+            .unwrap();
         let s = Sample {
             image: img,
             target: Some(tgt),
@@ -314,7 +328,14 @@ mod tests {
             noise_std: None,
         })
         .unwrap();
-        let v: Vec<f32> = aug.apply(&s, 1).unwrap().image.flatten_all().unwrap().to_vec1().unwrap();
+        let v: Vec<f32> = aug
+            .apply(&s, 1)
+            .unwrap()
+            .image
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!(v.iter().all(|&x| x == 2.0));
         let aug = Augmentation::new(AugmentConfig {
             dihedral: false,
@@ -322,12 +343,27 @@ mod tests {
             noise_std: Some(0.5),
         })
         .unwrap();
-        let v: Vec<f32> = aug.apply(&s, 3).unwrap().image.flatten_all().unwrap().to_vec1().unwrap();
+        let v: Vec<f32> = aug
+            .apply(&s, 3)
+            .unwrap()
+            .image
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let m = v.iter().sum::<f32>() / v.len() as f32;
         let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt();
         assert!((m - 1.0).abs() < 0.03, "mean {m}");
         assert!(sd > 0.0 && sd <= 0.52, "sd {sd}");
-        assert!(Augmentation::new(AugmentConfig { scale: Some((1.0, 0.5)), ..Default::default() }).is_err());
-        assert!(Augmentation::new(AugmentConfig { noise_std: Some(f32::NAN), ..Default::default() }).is_err());
+        assert!(Augmentation::new(AugmentConfig {
+            scale: Some((1.0, 0.5)),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(Augmentation::new(AugmentConfig {
+            noise_std: Some(f32::NAN),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

@@ -242,10 +242,13 @@ impl Dataset for FileDataset {
                         ),
                     });
                 }
-                Some(lv.to_label_tensor(&Device::Cpu).map_err(|e| Error::Format {
-                    path: l[index].clone(),
-                    msg: e.to_string(),
-                })?)
+                Some(
+                    lv.to_label_tensor(&Device::Cpu)
+                        .map_err(|e| Error::Format {
+                            path: l[index].clone(),
+                            msg: e.to_string(),
+                        })?,
+                )
             }
         };
         Ok(Sample {

@@ -73,10 +73,7 @@ impl<D: Dataset + 'static> DataLoader<D> {
     /// A loader over a shared dataset.
     pub fn from_arc(dataset: Arc<D>, config: LoaderConfig) -> Result<Self> {
         if config.batch_size == 0 {
-            return Err(invalid(
-                "LoaderConfig::batch_size",
-                "must be at least 1",
-            ));
+            return Err(invalid("LoaderConfig::batch_size", "must be at least 1"));
         }
         Ok(Self {
             dataset,
@@ -402,12 +399,27 @@ mod tests {
             let r: Vec<bool> = l.epoch(0).map(|b| b.is_ok()).collect();
             assert_eq!(r, vec![true, true, false]);
         }
-        assert!(DataLoader::new(Failing, LoaderConfig { batch_size: 0, ..Default::default() }).is_err());
+        assert!(DataLoader::new(
+            Failing,
+            LoaderConfig {
+                batch_size: 0,
+                ..Default::default()
+            }
+        )
+        .is_err());
     }
 
     #[test]
     fn dropping_mid_epoch_stops_worker() {
-        let l = DataLoader::new(ds(100), LoaderConfig { batch_size: 1, prefetch: 1, ..Default::default() }).unwrap();
+        let l = DataLoader::new(
+            ds(100),
+            LoaderConfig {
+                batch_size: 1,
+                prefetch: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut it = l.epoch(0);
         assert!(it.next().unwrap().is_ok());
         drop(it); // must not hang

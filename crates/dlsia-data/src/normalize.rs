@@ -62,11 +62,7 @@ fn per_channel(images: &Tensor) -> Result<Vec<Vec<f32>>> {
     let (n, c) = (d[0], d[1]);
     let per: usize = d[2..].iter().product();
     if n * per == 0 {
-        return Err(shape_err(
-            "Normalization::fit",
-            "at least one pixel",
-            d,
-        ));
+        return Err(shape_err("Normalization::fit", "at least one pixel", d));
     }
     let flat: Vec<f32> = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     if let Some(p) = flat.iter().position(|v| !v.is_finite()) {
@@ -123,8 +119,7 @@ impl Normalization {
     /// Fits per-channel percentile scaling on `(N, C, spatial..)` images; `0 <= p_low < p_high
     /// <= 100`.
     pub fn fit_percentile(images: &Tensor, p_low: f32, p_high: f32, clip: bool) -> Result<Self> {
-        if !(0.0..=100.0).contains(&p_low) || !(0.0..=100.0).contains(&p_high) || p_low >= p_high
-        {
+        if !(0.0..=100.0).contains(&p_low) || !(0.0..=100.0).contains(&p_high) || p_low >= p_high {
             return Err(invalid(
                 "Normalization::fit_percentile",
                 format!("percentiles {p_low}, {p_high}: need 0 <= p_low < p_high <= 100 (e.g. 1 and 99)"),
@@ -205,7 +200,11 @@ impl Normalization {
             .to_dtype(DType::F32)?
             .broadcast_sub(&off)?
             .broadcast_mul(&sc)?;
-        Ok(if self.clips() { y.clamp(0f32, 1f32)? } else { y })
+        Ok(if self.clips() {
+            y.clamp(0f32, 1f32)?
+        } else {
+            y
+        })
     }
 
     /// Applies the transform to one sample `(C, spatial..)`.
@@ -277,7 +276,13 @@ mod tests {
         };
         assert!((mean[0] - 2.5).abs() < 1e-6 && (std[0] - 1.25f32.sqrt()).abs() < 1e-6);
         assert_eq!((mean[1], std[1]), (7.0, 1.0));
-        let y: Vec<f32> = n.apply(&x.get(0).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = n
+            .apply(&x.get(0).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!((y[0] - (-1.5 / 1.25f32.sqrt())).abs() < 1e-6);
         assert_eq!(y[2], 0.0);
         let back: Vec<f32> = n
@@ -309,7 +314,13 @@ mod tests {
         let x = t(vec![1.0, 2.0, 2.0, 3.0], &[1, 1, 4]);
         assert!(Normalization::fit_percentile(&x, 99.0, 1.0, true).is_err());
         let n = Normalization::fit_percentile(&x, 0.0, 100.0, true).unwrap();
-        let y: Vec<f32> = n.apply(&t(vec![0.0, 1.0, 3.0, 5.0], &[1, 4])).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = n
+            .apply(&t(vec![0.0, 1.0, 3.0, 5.0], &[1, 4]))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(y, vec![0.0, 0.0, 1.0, 1.0]);
         assert!(n.apply(&t(vec![0.0; 8], &[2, 4])).is_err());
     }

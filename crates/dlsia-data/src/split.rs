@@ -182,7 +182,12 @@ pub fn randomized_split(
             Ok((pick(&tr)?, pick(&va)?))
         }
         SplitLevel::Pixel if !targets.dtype().is_float() => {
-            let (tr, va) = pixel_split(targets, config.use_fraction, config.missing_label, config.seed)?;
+            let (tr, va) = pixel_split(
+                targets,
+                config.use_fraction,
+                config.missing_label,
+                config.seed,
+            )?;
             Ok((
                 TensorDataset::new(images.clone(), Some(tr), masks.cloned())?,
                 TensorDataset::new(images.clone(), Some(va), masks.cloned())?,
@@ -275,8 +280,20 @@ mod tests {
         let lab = Tensor::ones((4, 8, 8), DType::I64, &dev).unwrap();
         let (tr, va) = randomized_split(&img, &lab, None, &SplitConfig::default()).unwrap();
         assert_eq!((tr.len(), va.len()), (4, 4));
-        let a: Vec<i64> = tr.targets().unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<i64> = va.targets().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let a: Vec<i64> = tr
+            .targets()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let b: Vec<i64> = va
+            .targets()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!(a.iter().zip(&b).all(|(x, y)| (*x == 1) != (*y == 1)));
 
         let cfg = SplitConfig {
@@ -285,7 +302,10 @@ mod tests {
             seed: 3,
             ..Default::default()
         };
-        let img = Tensor::arange(0f32, 20.0, &dev).unwrap().reshape((20, 1, 1, 1)).unwrap();
+        let img = Tensor::arange(0f32, 20.0, &dev)
+            .unwrap()
+            .reshape((20, 1, 1, 1))
+            .unwrap();
         let lab = Tensor::zeros((20, 1, 1), DType::I64, &dev).unwrap();
         let (tr, va) = randomized_split(&img, &lab, None, &cfg).unwrap();
         assert_eq!(tr.len() + va.len(), 20);
@@ -293,8 +313,20 @@ mod tests {
         let reg = Tensor::ones((20, 2, 1, 1), DType::F32, &dev).unwrap();
         let pix = SplitConfig::default();
         let (tr, va) = randomized_split(&img, &reg, None, &pix).unwrap();
-        let a: Vec<f32> = tr.masks().unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<f32> = va.masks().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let a: Vec<f32> = tr
+            .masks()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let b: Vec<f32> = va
+            .masks()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!(a.iter().zip(&b).all(|(x, y)| x + y == 1.0));
     }
 }

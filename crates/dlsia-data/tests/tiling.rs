@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use dlsia_data::io::{read_npy, read_tiff, write_npy, write_tiff};
 use dlsia_data::tiling::{
     extract_windows, run_tiled, stitch_windows, ArgmaxWriter, ArrayReader, Blend, MemoryWriter,
-    NpyVolumeReader, NpyVolumeWriter, TileConfig, Tiler, TiffVolumeReader, TiffVolumeWriter,
+    NpyVolumeReader, NpyVolumeWriter, TiffVolumeReader, TiffVolumeWriter, TileConfig, Tiler,
 };
 use dlsia_data::{SampleType, Volume, VolumeData};
 use rand::rngs::StdRng;
@@ -23,7 +23,10 @@ fn identity_pass(shape: &[usize], cfg: &TileConfig) -> (Vec<f32>, Vec<f32>) {
     let data = random_volume(shape, 1);
     let mut reader = ArrayReader::new(shape.to_vec(), data.clone()).unwrap();
     let mut writer = MemoryWriter::new();
-    let stats = run_tiled(&mut reader, &mut writer, cfg, &Device::Cpu, |x| Ok(x.clone())).unwrap();
+    let stats = run_tiled(&mut reader, &mut writer, cfg, &Device::Cpu, |x| {
+        Ok(x.clone())
+    })
+    .unwrap();
     assert_eq!(writer.shape(), shape);
     assert_eq!(stats.out_channels, shape[0]);
     (data, writer.data().to_vec())
@@ -42,14 +45,26 @@ fn assert_close(a: &[f32], b: &[f32], rel: f32, ctx: &str) {
 #[test]
 fn identity_2d_all_combinations() {
     for (h, w) in [(37, 50), (16, 16), (5, 70)] {
-        for (win, step, border) in [(16, 16, 0), (16, 12, 0), (16, 9, 3), (8, 1, 0), (16, 8, 4), (32, 20, 5)] {
+        for (win, step, border) in [
+            (16, 16, 0),
+            (16, 12, 0),
+            (16, 9, 3),
+            (8, 1, 0),
+            (16, 8, 4),
+            (32, 20, 5),
+        ] {
             for blend in [Blend::Uniform, Blend::default()] {
                 for batch in [1, 5] {
                     let cfg = TileConfig::new(win, step, border)
                         .with_blend(blend)
                         .with_batch_size(batch);
                     let (a, b) = identity_pass(&[2, h, w], &cfg);
-                    assert_close(&a, &b, 2e-6, &format!("{h}x{w} w{win} s{step} b{border} {blend:?}"));
+                    assert_close(
+                        &a,
+                        &b,
+                        2e-6,
+                        &format!("{h}x{w} w{win} s{step} b{border} {blend:?}"),
+                    );
                 }
             }
         }
@@ -60,8 +75,15 @@ fn identity_2d_all_combinations() {
 fn identity_3d_all_combinations() {
     for shape in [[1, 21, 18, 25], [1, 8, 8, 8], [2, 13, 30, 9]] {
         for (win, step, border) in [(8, 8, 0), (8, 5, 0), (8, 4, 2), (12, 7, 1)] {
-            for blend in [Blend::Uniform, Blend::Gaussian { sigma_fraction: 0.2 }] {
-                let cfg = TileConfig::new(win, step, border).with_blend(blend).with_batch_size(3);
+            for blend in [
+                Blend::Uniform,
+                Blend::Gaussian {
+                    sigma_fraction: 0.2,
+                },
+            ] {
+                let cfg = TileConfig::new(win, step, border)
+                    .with_blend(blend)
+                    .with_batch_size(3);
                 let (a, b) = identity_pass(&shape, &cfg);
                 assert_close(&a, &b, 2e-6, &format!("{shape:?} w{win} s{step} b{border}"));
             }
@@ -88,7 +110,9 @@ fn anisotropic_windows_and_1d() {
 fn blending_matches_naive_reference() {
     let shape = [1usize, 23, 17];
     for cfg in [
-        TileConfig::new(8, 5, 1).with_blend(Blend::Gaussian { sigma_fraction: 0.25 }),
+        TileConfig::new(8, 5, 1).with_blend(Blend::Gaussian {
+            sigma_fraction: 0.25,
+        }),
         TileConfig::new(8, 3, 2).with_blend(Blend::Uniform),
     ] {
         let tiler = Tiler::new(&shape[1..], &cfg).unwrap();
@@ -103,7 +127,12 @@ fn blending_matches_naive_reference() {
             .unwrap()
             .contiguous()
             .unwrap();
-        let out: Vec<f32> = stitch_windows(&painted, &tiler2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let out: Vec<f32> = stitch_windows(&painted, &tiler2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let mut num = vec![0f64; 23 * 17];
         let mut den = vec![0f64; 23 * 17];
         for w in tiler.windows() {
@@ -119,7 +148,11 @@ fn blending_matches_naive_reference() {
         }
         for p in 0..num.len() {
             let want = num[p] / den[p];
-            assert!((out[p] as f64 - want).abs() < 1e-4 * want.max(1.0), "{p}: {} vs {want}", out[p]);
+            assert!(
+                (out[p] as f64 - want).abs() < 1e-4 * want.max(1.0),
+                "{p}: {} vs {want}",
+                out[p]
+            );
         }
     }
 }
@@ -165,7 +198,9 @@ fn streaming_npy_and_tiff_round_trip_u16_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let shape = [17usize, 23, 31];
     let mut rng = StdRng::seed_from_u64(9);
-    let vals: Vec<u16> = (0..shape.iter().product::<usize>()).map(|_| rng.random()).collect();
+    let vals: Vec<u16> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.random())
+        .collect();
     let vol = Volume::new(shape.to_vec(), vals).unwrap();
     let cfg = TileConfig::new(8, 5, 1).with_batch_size(7);
 
@@ -174,7 +209,10 @@ fn streaming_npy_and_tiff_round_trip_u16_exactly() {
     let dst = dir.path().join("out.npy");
     let mut reader = NpyVolumeReader::open(&src).unwrap();
     let mut writer = NpyVolumeWriter::create(&dst, SampleType::U16);
-    run_tiled(&mut reader, &mut writer, &cfg, &Device::Cpu, |x| Ok(x.clone())).unwrap();
+    run_tiled(&mut reader, &mut writer, &cfg, &Device::Cpu, |x| {
+        Ok(x.clone())
+    })
+    .unwrap();
     assert_eq!(read_npy(&dst).unwrap(), vol);
 
     let src = dir.path().join("in.tif");
@@ -182,7 +220,10 @@ fn streaming_npy_and_tiff_round_trip_u16_exactly() {
     let dst = dir.path().join("out.tif");
     let mut reader = TiffVolumeReader::open(&src, 8).unwrap();
     let mut writer = TiffVolumeWriter::create(&dst, SampleType::U16);
-    run_tiled(&mut reader, &mut writer, &cfg, &Device::Cpu, |x| Ok(x.clone())).unwrap();
+    run_tiled(&mut reader, &mut writer, &cfg, &Device::Cpu, |x| {
+        Ok(x.clone())
+    })
+    .unwrap();
     assert_eq!(read_tiff(&dst).unwrap(), vol);
 
     // 2-D TIFF output (held until finish) with two channels
@@ -208,13 +249,21 @@ fn streaming_npy_and_tiff_round_trip_u16_exactly() {
 fn closure_shape_errors_are_reported() {
     let mut reader = ArrayReader::new(vec![1, 20, 20], vec![0.0; 400]).unwrap();
     let mut writer = MemoryWriter::new();
-    let r = run_tiled(&mut reader, &mut writer, &TileConfig::new(8, 8, 0), &Device::Cpu, |x| {
-        Ok(x.narrow(2, 0, 4)?)
-    });
+    let r = run_tiled(
+        &mut reader,
+        &mut writer,
+        &TileConfig::new(8, 8, 0),
+        &Device::Cpu,
+        |x| Ok(x.narrow(2, 0, 4)?),
+    );
     assert!(r.is_err());
-    let r = run_tiled(&mut reader, &mut writer, &TileConfig::new(8, 8, 0), &Device::Cpu, |_| {
-        Err(dlsia_data::Error::Worker("network failed".into()))
-    });
+    let r = run_tiled(
+        &mut reader,
+        &mut writer,
+        &TileConfig::new(8, 8, 0),
+        &Device::Cpu,
+        |_| Err(dlsia_data::Error::Worker("network failed".into())),
+    );
     assert!(r.unwrap_err().to_string().contains("network failed"));
 }
 
@@ -222,11 +271,26 @@ fn closure_shape_errors_are_reported() {
 fn npy_writer_keeps_channel_axis_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("o.npy");
-    let mut reader = ArrayReader::new(vec![1, 10, 10], (0..100).map(|v| v as f32).collect()).unwrap();
+    let mut reader =
+        ArrayReader::new(vec![1, 10, 10], (0..100).map(|v| v as f32).collect()).unwrap();
     let mut writer = NpyVolumeWriter::create(&dst, SampleType::F32).keep_channel_axis(true);
-    run_tiled(&mut reader, &mut writer, &TileConfig::new(4, 3, 0), &Device::Cpu, |x| Ok(x.clone())).unwrap();
+    run_tiled(
+        &mut reader,
+        &mut writer,
+        &TileConfig::new(4, 3, 0),
+        &Device::Cpu,
+        |x| Ok(x.clone()),
+    )
+    .unwrap();
     let v = read_npy(&dst).unwrap();
     assert_eq!(v.shape(), &[1, 10, 10]);
-    let VolumeData::F32(d) = v.data() else { panic!() };
-    assert_close(d, &(0..100).map(|v| v as f32).collect::<Vec<_>>(), 1e-6, "npy f32");
+    let VolumeData::F32(d) = v.data() else {
+        panic!()
+    };
+    assert_close(
+        d,
+        &(0..100).map(|v| v as f32).collect::<Vec<_>>(),
+        1e-6,
+        "npy f32",
+    );
 }

@@ -28,6 +28,11 @@ pub use npy::{npy_info, read_npy, write_npy, NpyInfo, NpyMap};
 pub use png::{label_colour, read_png, save_label_png, save_png_preview};
 pub use tiff::{read_tiff, tiff_info, write_tiff, TiffStackWriter};
 
+#[cfg(feature = "hdf5")]
+pub use self::hdf5::{read_hdf5, write_hdf5, Hdf5VolumeReader, Hdf5VolumeWriter};
+#[cfg(feature = "zarr")]
+pub use zarr::{read_zarr, write_zarr, ZarrCompression, ZarrVolumeReader, ZarrVolumeWriter};
+
 /// The file formats [`read_volume`] and [`write_volume`] recognise by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {

@@ -257,6 +257,25 @@ impl NpyMap {
         })
     }
 
+    /// Tells the kernel that the mapped bytes `[from, to)` (file offsets) will not be read again
+    /// soon, so their pages leave this process's resident set (they are re-read from the file if
+    /// touched again). Keeps the resident memory of a streaming pass bounded.
+    pub fn release(&self, from: usize, to: usize) {
+        let page = 4096;
+        let from = from.div_ceil(page) * page;
+        let to = (to / page * page).min(self.map.len() / page * page);
+        if to > from {
+            // SAFETY: the map is a read-only view of a file: dropping its pages only makes later
+            // reads fault them in again from the file, with the same content, and no reference
+            // into the released range is held across this call.
+            #[cfg(unix)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
+
     /// The header.
     pub fn info(&self) -> &NpyInfo {
         &self.info

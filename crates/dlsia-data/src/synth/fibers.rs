@@ -123,7 +123,10 @@ impl FiberConfig {
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(invalid("FiberConfig", m));
         if self.shape.iter().any(|&s| s < 8) {
-            return bad(format!("shape {:?}: every side must be at least 8", self.shape));
+            return bad(format!(
+                "shape {:?}: every side must be at least 8",
+                self.shape
+            ));
         }
         for (name, (lo, hi)) in [
             ("radius", self.radius),
@@ -150,7 +153,9 @@ impl FiberConfig {
 /// Smooth value noise: random values on a coarse grid, trilinearly interpolated.
 fn value_noise(shape: [usize; 3], cell: f64, rng: &mut StdRng) -> Vec<f32> {
     let g = shape.map(|s| (s as f64 / cell).ceil() as usize + 2);
-    let grid: Vec<f32> = (0..g[0] * g[1] * g[2]).map(|_| rng.random::<f32>()).collect();
+    let grid: Vec<f32> = (0..g[0] * g[1] * g[2])
+        .map(|_| rng.random::<f32>())
+        .collect();
     let at = |i: usize, j: usize, k: usize| grid[(i * g[1] + j) * g[2] + k];
     let axis = |n: usize| -> Vec<(usize, f32)> {
         (0..n)
@@ -212,10 +217,12 @@ pub fn fibers_in_concrete(config: &FiberConfig) -> Result<FiberVolume> {
     // Aggregate grains: random ellipsoids, mid-grey with their own texture.
     for _ in 0..config.n_grains {
         let centre = [d, h, w].map(|s| rng.random_range(0.0..s as f64));
-        let semi = [0, 1, 2].map(|_| rng.random_range(config.grain_radius.0..=config.grain_radius.1));
+        let semi =
+            [0, 1, 2].map(|_| rng.random_range(config.grain_radius.0..=config.grain_radius.1));
         let level = rng.random_range(0.42..0.52f32);
         let lo = [0, 1, 2].map(|i| (centre[i] - semi[i]).floor().max(0.0) as usize);
-        let hi = [0, 1, 2].map(|i| ((centre[i] + semi[i]).ceil() as usize + 1).min(config.shape[i]));
+        let hi =
+            [0, 1, 2].map(|i| ((centre[i] + semi[i]).ceil() as usize + 1).min(config.shape[i]));
         for z in lo[0]..hi[0] {
             for y in lo[1]..hi[1] {
                 for x in lo[2]..hi[2] {
@@ -251,9 +258,8 @@ pub fn fibers_in_concrete(config: &FiberConfig) -> Result<FiberVolume> {
         let fiber = Fiber { start, end, radius };
         let reach = radius + 1.0;
         let lo = [0, 1, 2].map(|i| (start[i].min(end[i]) - reach).floor().max(0.0) as usize);
-        let hi = [0, 1, 2].map(|i| {
-            ((start[i].max(end[i]) + reach).ceil() as usize + 1).min(config.shape[i])
-        });
+        let hi = [0, 1, 2]
+            .map(|i| ((start[i].max(end[i]) + reach).ceil() as usize + 1).min(config.shape[i]));
         // March along the fiber, visiting only voxels near the centre line.
         let steps = (fiber.length() * 2.0).ceil() as usize + 1;
         let r = reach.ceil() as i64;
@@ -318,7 +324,10 @@ pub fn fibers_in_concrete(config: &FiberConfig) -> Result<FiberVolume> {
         let j = rng.random_range(i..chosen.len());
         chosen.swap(i, j);
     }
-    let chosen: Vec<u32> = chosen[..config.labelled_fibers].iter().map(|&k| k as u32 + 1).collect();
+    let chosen: Vec<u32> = chosen[..config.labelled_fibers]
+        .iter()
+        .map(|&k| k as u32 + 1)
+        .collect();
     let mut slices: Vec<usize> = (0..d).collect();
     let n_slices = config.labelled_slices.min(d);
     for i in 0..n_slices {
@@ -336,7 +345,10 @@ pub fn fibers_in_concrete(config: &FiberConfig) -> Result<FiberVolume> {
             }
         }
         for _ in 0..config.background_strokes {
-            let (cy, cx) = (rng.random_range(0.0..h as f64), rng.random_range(0.0..w as f64));
+            let (cy, cx) = (
+                rng.random_range(0.0..h as f64),
+                rng.random_range(0.0..w as f64),
+            );
             let ylo = (cy - br).floor().max(0.0) as usize;
             let yhi = ((cy + br).ceil() as usize + 1).min(h);
             let xlo = (cx - br).floor().max(0.0) as usize;
@@ -425,7 +437,10 @@ mod tests {
             }
         }
         assert!(ones > 0 && zeros > 0, "ones {ones} zeros {zeros}");
-        assert!((ones + zeros) * 20 < v.labels.len(), "labels must be sparse");
+        assert!(
+            (ones + zeros) * 20 < v.labels.len(),
+            "labels must be sparse"
+        );
         let again = fibers_in_concrete(&small()).unwrap();
         assert_eq!(again.image, v.image);
         let other = fibers_in_concrete(&FiberConfig { seed: 4, ..small() }).unwrap();
@@ -444,14 +459,35 @@ mod tests {
                 .fold((0.0, 0), |(s, n), (&x, _)| (s + x as f64, n + 1));
             s / n as f64
         };
-        assert!(mean(1) - mean(0) > 0.3, "fiber {} vs rest {}", mean(1), mean(0));
+        assert!(
+            mean(1) - mean(0) > 0.3,
+            "fiber {} vs rest {}",
+            mean(1),
+            mean(0)
+        );
     }
 
     #[test]
     fn bad_config_is_error() {
-        assert!(fibers_in_concrete(&FiberConfig { shape: [4, 40, 40], ..small() }).is_err());
-        assert!(fibers_in_concrete(&FiberConfig { radius: (2.0, 1.0), ..small() }).is_err());
-        assert!(fibers_in_concrete(&FiberConfig { labelled_fibers: 11, ..small() }).is_err());
-        assert!(fibers_in_concrete(&FiberConfig { noise: f64::NAN, ..small() }).is_err());
+        assert!(fibers_in_concrete(&FiberConfig {
+            shape: [4, 40, 40],
+            ..small()
+        })
+        .is_err());
+        assert!(fibers_in_concrete(&FiberConfig {
+            radius: (2.0, 1.0),
+            ..small()
+        })
+        .is_err());
+        assert!(fibers_in_concrete(&FiberConfig {
+            labelled_fibers: 11,
+            ..small()
+        })
+        .is_err());
+        assert!(fibers_in_concrete(&FiberConfig {
+            noise: f64::NAN,
+            ..small()
+        })
+        .is_err());
     }
 }

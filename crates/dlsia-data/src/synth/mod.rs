@@ -7,5 +7,7 @@ pub mod scattering;
 pub mod shapes;
 
 pub use fibers::{fibers_in_concrete, Fiber, FiberConfig, FiberVolume};
-pub use scattering::{add_artificial_gaps, scattering_pattern, GapAugmented, ScatteringConfig, ScatteringPattern};
+pub use scattering::{
+    add_artificial_gaps, scattering_pattern, GapAugmented, ScatteringConfig, ScatteringPattern,
+};
 pub use shapes::{random_shape, random_shape_set, ShapeKind, ShapeParams, ShapeSample, ShapeSet};

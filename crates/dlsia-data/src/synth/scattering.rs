@@ -72,7 +72,10 @@ impl ScatteringConfig {
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(invalid("ScatteringConfig", m));
         if self.height < 16 || self.width < 16 {
-            return bad(format!("image {}×{} must be at least 16×16", self.height, self.width));
+            return bad(format!(
+                "image {}×{} must be at least 16×16",
+                self.height, self.width
+            ));
         }
         if self.rings.0 > self.rings.1 || self.peaks.0 > self.peaks.1 {
             return bad("ring and peak count ranges need lo <= hi".into());
@@ -131,7 +134,10 @@ pub fn scattering_pattern(config: &ScatteringConfig) -> Result<ScatteringPattern
     let peaks: Vec<([f64; 2], f64, f64)> = (0..n_peaks)
         .map(|_| {
             (
-                [rng.random_range(0.0..h as f64), rng.random_range(0.0..w as f64)],
+                [
+                    rng.random_range(0.0..h as f64),
+                    rng.random_range(0.0..w as f64),
+                ],
                 rng.random_range(1.0..3.0),
                 rng.random_range(0.3..1.2),
             )
@@ -185,7 +191,9 @@ pub fn scattering_pattern(config: &ScatteringConfig) -> Result<ScatteringPattern
             if config.photons > 0.0 {
                 let lambda = t * config.photons;
                 let counts = if lambda > 0.0 {
-                    Poisson::new(lambda).map(|p| p.sample(&mut rng)).unwrap_or(lambda)
+                    Poisson::new(lambda)
+                        .map(|p| p.sample(&mut rng))
+                        .unwrap_or(lambda)
                 } else {
                     0.0
                 };
@@ -240,7 +248,10 @@ pub fn add_artificial_gaps(
     if gap == 0 || gap >= h.min(w) {
         return Err(invalid(
             "add_artificial_gaps",
-            format!("gap {gap} must be between 1 and the image's shorter side {}", h.min(w)),
+            format!(
+                "gap {gap} must be between 1 and the image's shorter side {}",
+                h.min(w)
+            ),
         ));
     }
     let mut rng = StdRng::seed_from_u64(seed);
@@ -248,7 +259,9 @@ pub fn add_artificial_gaps(
     for _ in 0..n_horizontal {
         let y0 = rng.random_range(0..=h - gap);
         for y in y0..y0 + gap {
-            hidden[y * w..(y + 1) * w].iter_mut().for_each(|v| *v = true);
+            hidden[y * w..(y + 1) * w]
+                .iter_mut()
+                .for_each(|v| *v = true);
         }
     }
     for _ in 0..n_vertical {
@@ -299,9 +312,16 @@ mod tests {
             assert_eq!(p.valid[y * 160 + 104], 0.0);
         }
         let [cy, cx] = p.centre;
-        assert_eq!(p.valid[cy.round() as usize * 160 + cx.round() as usize], 0.0);
+        assert_eq!(
+            p.valid[cy.round() as usize * 160 + cx.round() as usize],
+            0.0
+        );
         assert!(p.truth.iter().all(|&v| v > 0.0 && v <= 1.0));
-        assert!(p.observed.iter().zip(&p.valid).all(|(&o, &m)| m == 1.0 || o == 0.0));
+        assert!(p
+            .observed
+            .iter()
+            .zip(&p.valid)
+            .all(|(&o, &m)| m == 1.0 || o == 0.0));
         let frac = p.valid.iter().sum::<f32>() / p.valid.len() as f32;
         assert!(frac > 0.8 && frac < 0.98, "valid fraction {frac}");
         // Poisson noise is unbiased: observed ≈ truth on average where valid
@@ -317,7 +337,11 @@ mod tests {
 
     #[test]
     fn artificial_gaps_only_count_where_truth_is_known() {
-        let p = scattering_pattern(&ScatteringConfig { seed: 2, ..Default::default() }).unwrap();
+        let p = scattering_pattern(&ScatteringConfig {
+            seed: 2,
+            ..Default::default()
+        })
+        .unwrap();
         let g = add_artificial_gaps(&p.observed, &p.valid, p.shape, 2, 2, 4, 9).unwrap();
         let mut n = 0;
         for i in 0..p.valid.len() {

@@ -96,7 +96,8 @@ impl ShapeParams {
     /// Draws parameters with the original's ranges (`random_rectangle`, `random_circle`,
     /// `random_triangle`, `random_donut`).
     pub fn random(kind: ShapeKind, rng: &mut impl Rng) -> Self {
-        let u = |rng: &mut dyn rand::RngCore, lo: f64, hi: f64| lo + rng.random::<f64>() * (hi - lo);
+        let u =
+            |rng: &mut dyn rand::RngCore, lo: f64, hi: f64| lo + rng.random::<f64>() * (hi - lo);
         match kind {
             ShapeKind::Rectangle => {
                 // random_rectangle(width=(0.10,0.20), height=(0.30,0.40)) calls
@@ -166,7 +167,9 @@ pub fn rotate_bilinear(img: &[f64], n: usize, angle_deg: f64) -> Vec<f64> {
     };
     let (lo, hi) = img
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     let mut out = vec![0.0; n * n];
     for row in 0..n {
         for col in 0..n {
@@ -253,13 +256,22 @@ pub struct ShapeSet {
 impl ShapeSet {
     /// A segmentation dataset: normalised images with class images as targets.
     pub fn segmentation_dataset(&self) -> Result<TensorDataset> {
-        TensorDataset::new(self.normalized.clone(), Some(self.class_image.clone()), None)
+        TensorDataset::new(
+            self.normalized.clone(),
+            Some(self.class_image.clone()),
+            None,
+        )
     }
 }
 
 /// Builds `n_imgs` random shapes of `n_xy × n_xy`. Like the original, fails if a class is
 /// missing (generate a larger set).
-pub fn random_shape_set(n_imgs: usize, noise_level: f64, n_xy: usize, seed: u64) -> Result<ShapeSet> {
+pub fn random_shape_set(
+    n_imgs: usize,
+    noise_level: f64,
+    n_xy: usize,
+    seed: u64,
+) -> Result<ShapeSet> {
     if n_xy < 4 || !(noise_level >= 0.0 && noise_level.is_finite()) {
         return Err(invalid(
             "random_shape_set",
@@ -310,11 +322,23 @@ mod tests {
         let t = shape_canvas(ShapeParams::Triangle { height: 0.25 }, n);
         assert_eq!(t[20 * n + 40], 1.0);
         assert_eq!(t[40 * n + 20], 0.0);
-        let r = shape_canvas(ShapeParams::Rectangle { height: 0.2, width: 0.05 }, n);
+        let r = shape_canvas(
+            ShapeParams::Rectangle {
+                height: 0.2,
+                width: 0.05,
+            },
+            n,
+        );
         // |x-32| < 12.8 and |y-32| < 3.2
         assert_eq!(r[34 * n + 44], 1.0);
         assert_eq!(r[36 * n + 44], 0.0);
-        let d = shape_canvas(ShapeParams::Donut { radius: 0.4, width: 0.2 }, n);
+        let d = shape_canvas(
+            ShapeParams::Donut {
+                radius: 0.4,
+                width: 0.2,
+            },
+            n,
+        );
         assert_eq!(d[32 * n + 32], 0.0);
         assert_eq!(d[32 * n + 32 + 20], 1.0);
     }
@@ -344,6 +368,9 @@ mod tests {
         assert!(random_shape_set(1, 0.1, 32, 1).is_err());
         let n: Vec<f32> = a.normalized.flatten_all().unwrap().to_vec1().unwrap();
         assert!(n.iter().all(|&v| (0.0..=1.0).contains(&v)));
-        assert_eq!(a.segmentation_dataset().unwrap().images().dims(), &[40, 1, 32, 32]);
+        assert_eq!(
+            a.segmentation_dataset().unwrap().images().dims(),
+            &[40, 1, 32, 32]
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::volume::SampleType;
 pub struct NpyVolumeReader {
     map: NpyMap,
     channels_first: bool,
+    released_planes: usize,
 }
 
 impl NpyVolumeReader {
@@ -27,6 +28,7 @@ impl NpyVolumeReader {
         Ok(Self {
             map: NpyMap::open(path)?,
             channels_first: false,
+            released_planes: 0,
         })
     }
 
@@ -36,18 +38,42 @@ impl NpyVolumeReader {
         if map.info().shape.len() < 2 {
             return Err(format_err(
                 map.path(),
-                format!("shape {:?} has no spatial axis after the channel axis", map.info().shape),
+                format!(
+                    "shape {:?} has no spatial axis after the channel axis",
+                    map.info().shape
+                ),
             ));
         }
         Ok(Self {
             map,
             channels_first: true,
+            released_planes: 0,
         })
     }
 
     /// The underlying map.
     pub fn map(&self) -> &NpyMap {
         &self.map
+    }
+}
+
+impl NpyVolumeReader {
+    /// Tiled passes visit planes of the first spatial axis in order: once a window starts at
+    /// plane `z`, the planes before it are dropped from the resident set (C order only).
+    fn release_planes_before(&mut self, z: usize, shape: &[usize]) {
+        let info = self.map.info();
+        if info.fortran_order || z < self.released_planes + 8 {
+            return;
+        }
+        let es = info.sample_type.size();
+        let plane: usize = shape[2..].iter().product::<usize>() * es;
+        let chan = plane * shape[1];
+        for c in 0..shape[0] {
+            let base = info.data_offset + c * chan;
+            self.map
+                .release(base + self.released_planes * plane, base + z * plane);
+        }
+        self.released_planes = z;
     }
 }
 
@@ -65,7 +91,14 @@ impl VolumeReader for NpyVolumeReader {
 
     fn read_region(&mut self, start: &[usize], size: &[usize], out: &mut [f32]) -> Result<()> {
         let shape = self.shape();
-        check_region("NpyVolumeReader::read_region", &shape, start, size, out.len())?;
+        check_region(
+            "NpyVolumeReader::read_region",
+            &shape,
+            start,
+            size,
+            out.len(),
+        )?;
+        self.release_planes_before(start[0], &shape);
         if self.channels_first {
             let mut s = vec![0];
             s.extend(start);
@@ -142,7 +175,8 @@ impl VolumeWriter for NpyVolumeWriter {
         let es = self.sample_type.size() as u64;
         let per_c = planes * plane;
         for ch in 0..c {
-            let bytes = convert_f32(&data[ch * per_c..(ch + 1) * per_c], self.sample_type).to_le_bytes();
+            let bytes =
+                convert_f32(&data[ch * per_c..(ch + 1) * per_c], self.sample_type).to_le_bytes();
             let off = self.data_offset + (((ch * d0 + start) * plane) as u64) * es;
             file.seek(SeekFrom::Start(off))
                 .and_then(|_| file.write_all(&bytes))
@@ -200,7 +234,10 @@ impl TiffVolumeReader {
             if (h, w) != (self.height, self.width) {
                 return Err(format_err(
                     &self.path,
-                    format!("page {z} is {h}×{w}, page 0 is {}×{}", self.height, self.width),
+                    format!(
+                        "page {z} is {h}×{w}, page 0 is {}×{}",
+                        self.height, self.width
+                    ),
                 ));
             }
             let vals = crate::Volume::from_data(vec![h * w], data)?.to_f32_vec();
@@ -224,7 +261,13 @@ impl VolumeReader for TiffVolumeReader {
 
     fn read_region(&mut self, start: &[usize], size: &[usize], out: &mut [f32]) -> Result<()> {
         let shape = self.shape();
-        check_region("TiffVolumeReader::read_region", &shape, start, size, out.len())?;
+        check_region(
+            "TiffVolumeReader::read_region",
+            &shape,
+            start,
+            size,
+            out.len(),
+        )?;
         let (z0, nz, y0, ny, x0, nx) = if self.pages == 1 {
             (0, 1, start[0], size[0], start[1], size[1])
         } else {

@@ -32,3 +32,6 @@ pub use run::{extract_windows, run_tiled, stitch_windows, TileStats};
 pub use stitch::Stitcher;
 pub use stream::{ArgmaxWriter, ArrayReader, MemoryWriter, VolumeReader, VolumeWriter};
 pub use tiler::{Blend, TileConfig, Tiler, Window};
+
+#[cfg(any(feature = "zarr", feature = "hdf5"))]
+pub(crate) use stream::{check_region as check_region_pub, convert_f32 as convert_f32_pub};

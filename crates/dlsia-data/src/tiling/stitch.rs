@@ -183,12 +183,21 @@ impl<'t, W: VolumeWriter> Stitcher<'t, W> {
             });
     }
 
-    /// Normalises and writes planes `[base, upto)`, then clears their ring slots.
+    /// Normalises and writes planes `[base, upto)` in groups of a few planes (to keep the
+    /// output buffer small), then clears their ring slots.
     fn flush_to(&mut self, upto: usize) -> Result<()> {
-        let (a, b) = (self.base, upto);
-        if b <= a {
-            return Ok(());
+        const GROUP: usize = 8;
+        let mut a = self.base;
+        while a < upto {
+            let b = (a + GROUP).min(upto);
+            self.flush_group(a, b)?;
+            a = b;
         }
+        self.base = self.base.max(upto);
+        Ok(())
+    }
+
+    fn flush_group(&mut self, a: usize, b: usize) -> Result<()> {
         let planes = b - a;
         let (c, pl, depth) = (self.channels, self.plane_len, self.depth);
         let norm0 = self.tiler.norm(0);
@@ -207,9 +216,7 @@ impl<'t, W: VolumeWriter> Stitcher<'t, W> {
             let slot = p % depth;
             self.ring[slot * c * pl..(slot + 1) * c * pl].fill(0.0);
         }
-        self.writer.write_slab(a, planes, &out)?;
-        self.base = b;
-        Ok(())
+        self.writer.write_slab(a, planes, &out)
     }
 
     /// Flushes the remaining planes, finishes the writer and returns it.

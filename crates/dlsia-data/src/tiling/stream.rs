@@ -87,7 +87,13 @@ pub(crate) fn check_region(
 }
 
 /// Copies the box `[start, start+size)` of a row-major array of `shape` into `out`.
-pub(crate) fn copy_box(shape: &[usize], data: &[f32], start: &[usize], size: &[usize], out: &mut [f32]) {
+pub(crate) fn copy_box(
+    shape: &[usize],
+    data: &[f32],
+    start: &[usize],
+    size: &[usize],
+    out: &mut [f32],
+) {
     let n = shape.len();
     let mut strides = vec![1usize; n];
     for i in (0..n.saturating_sub(1)).rev() {
@@ -134,7 +140,10 @@ impl ArrayReader {
 
     /// From a `(C, spatial..)` tensor.
     pub fn from_tensor(t: &Tensor) -> Result<Self> {
-        let data = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
+        let data = t
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
         Self::new(t.dims().to_vec(), data)
     }
 
@@ -152,7 +161,13 @@ impl VolumeReader for ArrayReader {
     }
 
     fn read_region(&mut self, start: &[usize], size: &[usize], out: &mut [f32]) -> Result<()> {
-        check_region("ArrayReader::read_region", &self.shape, start, size, out.len())?;
+        check_region(
+            "ArrayReader::read_region",
+            &self.shape,
+            start,
+            size,
+            out.len(),
+        )?;
         let mut full_start = vec![0];
         full_start.extend(start);
         let mut full_size = vec![self.shape[0]];
@@ -188,7 +203,11 @@ impl MemoryWriter {
 
     /// The output as a `(C, spatial..)` tensor.
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        Ok(Tensor::from_vec(self.data.clone(), self.shape.as_slice(), device)?)
+        Ok(Tensor::from_vec(
+            self.data.clone(),
+            self.shape.as_slice(),
+            device,
+        )?)
     }
 
     /// The output as an `f32` volume.
@@ -212,7 +231,11 @@ impl VolumeWriter for MemoryWriter {
         if start + planes > d0 || data.len() != c * planes * plane {
             return Err(invalid(
                 "MemoryWriter::write_slab",
-                format!("slab {start}+{planes} with {} values for shape {:?}", data.len(), self.shape),
+                format!(
+                    "slab {start}+{planes} with {} values for shape {:?}",
+                    data.len(),
+                    self.shape
+                ),
             ));
         }
         for ch in 0..c {

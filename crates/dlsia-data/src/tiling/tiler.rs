@@ -285,7 +285,10 @@ pub(crate) fn axis_starts(len: usize, window: usize, step: usize) -> Vec<usize> 
     if len <= window {
         return vec![0];
     }
-    let mut s: Vec<usize> = (0..).map(|k| k * step).take_while(|&p| p + window < len).collect();
+    let mut s: Vec<usize> = (0..)
+        .map(|k| k * step)
+        .take_while(|&p| p + window < len)
+        .collect();
     s.push(len - window);
     s
 }
