@@ -12,7 +12,7 @@ fn round_trip_by_path_every_type() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.h5");
     let shape = vec![3usize, 4, 5];
-    let n = 60;
+    let n: usize = 60;
     let vols = vec![
         (
             "/u8",

@@ -11,7 +11,7 @@ use dlsia_data::{SampleType, Volume};
 fn round_trip_every_type_and_codec() {
     let dir = tempfile::tempdir().unwrap();
     let shape = vec![5usize, 6, 7];
-    let n = 5 * 6 * 7;
+    let n: usize = 5 * 6 * 7;
     let vols = vec![
         Volume::new(shape.clone(), (0..n).map(|i| i as u8).collect()).unwrap(),
         Volume::new(

@@ -271,7 +271,8 @@ impl VolumeReader for ZarrVolumeReader {
             out.len(),
         )?;
         let subset = if self.channels_first {
-            let mut r = vec![0..shape[0] as u64];
+            let mut r = Vec::with_capacity(start.len() + 1);
+            r.push(0..shape[0] as u64);
             r.extend(ranges(start, size));
             r
         } else {
