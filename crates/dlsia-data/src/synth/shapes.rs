@@ -10,9 +10,11 @@
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use crate::dataset::TensorDataset;
 use crate::error::{invalid, Result};
+use crate::seed::mix_seed;
 
 /// The four shape classes with the original's class ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,11 +280,17 @@ pub fn random_shape_set(
             format!("canvas {n_xy} (need >= 4) and noise level {noise_level} (need finite >= 0)"),
         ));
     }
-    let mut rng = StdRng::seed_from_u64(seed);
+    // One independent stream per image: the set is the same however many threads draw it.
+    let samples: Vec<ShapeSample> = (0..n_imgs)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = StdRng::seed_from_u64(mix_seed(seed, i as u64));
+            random_shape(&mut rng, noise_level, n_xy)
+        })
+        .collect();
     let (mut gt, mut noisy, mut norm, mut cls, mut lab) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..n_imgs {
-        let s = random_shape(&mut rng, noise_level, n_xy);
+    for s in samples {
         gt.extend(s.ground_truth);
         noisy.extend(s.noisy);
         norm.extend(s.normalized);
