@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
-use hdf5::{Dataset, File, H5Type, Hyperslab, Selection, SliceOrIndex};
+use hdf5_metno::types::{FloatSize, IntSize, TypeDescriptor};
+use hdf5_metno::{Dataset, File, H5Type, Hyperslab, Selection, SliceOrIndex};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{format_err, invalid, Result};
