@@ -65,6 +65,7 @@ pub(crate) fn label_in_blocks<T: LabelValue>(
                 [z1 - z0, h, w],
                 &table,
                 &mut uf,
+                true,
                 OP,
             )?;
             Ok(uf)
@@ -101,17 +102,23 @@ pub(crate) fn label_in_blocks<T: LabelValue>(
     }
     let (final_table, n) = uf.renumber(|_| true);
 
-    // Second pass: provisional → final, block by block in parallel.
+    // Second pass: provisional → final, plane by plane in parallel, through a per-block table
+    // whose entry 0 is the background (so the lookup needs no branch).
+    let block_tables: Vec<Vec<u32>> = (0..blocks)
+        .map(|b| {
+            let lo = offsets[b] as usize + 1;
+            let hi = offsets.get(b + 1).map_or(final_table.len(), |&o| o as usize + 1);
+            std::iter::once(0).chain(final_table[lo..hi].iter().copied()).collect()
+        })
+        .collect();
     labels
-        .par_chunks_mut(plane.max(1))
+        .par_chunks_mut(plane)
         .enumerate()
         .for_each(|(z, slice)| {
             let b = z_starts.partition_point(|&s| s <= z) - 1;
-            let off = offsets[b] as usize;
+            let table = &block_tables[b][..];
             for l in slice.iter_mut() {
-                if *l != 0 {
-                    *l = final_table[off + *l as usize];
-                }
+                *l = table[*l as usize];
             }
         });
     Ok(Labeling::new(labels, shape.to_vec(), n))

@@ -16,21 +16,44 @@ use crate::error::Result;
 
 /// Scans a block of `d` planes of `h × w` (x fastest) and writes provisional labels into
 /// `labels`, creating them in `uf` (which holds only the background on entry). Neighbours outside
-/// the block are ignored: blocks are joined afterwards by [`merge_seam`].
+/// the block are ignored: blocks are joined afterwards by [`merge_seam`]. With `zeroed`, `labels`
+/// is known to be all zeros already and background voxels are not written.
 pub(crate) fn scan_block<T: LabelValue>(
+    input: &[T],
+    labels: &mut [u32],
+    dims: [usize; 3],
+    table: &NeighbourTable,
+    uf: &mut UnionFind,
+    zeroed: bool,
+    op: &'static str,
+) -> Result<()> {
+    let [d, h, w] = dims;
+    assert_eq!(input.len(), d * h * w, "scan_block: input length");
+    assert_eq!(labels.len(), d * h * w, "scan_block: labels length");
+    // Monomorphise on the neighbour count so that the neighbour loop unrolls.
+    match table.len() {
+        2 => scan::<T, 2>(input, labels, dims, table, uf, zeroed, op),
+        3 => scan::<T, 3>(input, labels, dims, table, uf, zeroed, op),
+        4 => scan::<T, 4>(input, labels, dims, table, uf, zeroed, op),
+        9 => scan::<T, 9>(input, labels, dims, table, uf, zeroed, op),
+        13 => scan::<T, 13>(input, labels, dims, table, uf, zeroed, op),
+        n => unreachable!("no connectivity has {n} backward neighbours"),
+    }
+}
+
+#[inline(always)]
+fn scan<T: LabelValue, const N: usize>(
     input: &[T],
     labels: &mut [u32],
     [d, h, w]: [usize; 3],
     table: &NeighbourTable,
     uf: &mut UnionFind,
+    zeroed: bool,
     op: &'static str,
 ) -> Result<()> {
-    debug_assert_eq!(input.len(), d * h * w);
-    debug_assert_eq!(labels.len(), d * h * w);
-    let n = table.len();
-    let full: u16 = ((1u32 << n) - 1) as u16;
-    let linear = &table.linear[..];
-    let adjacent = &table.adjacent[..];
+    let linear: [usize; N] = table.linear[..].try_into().expect("N neighbours");
+    let adjacent: [u16; N] = table.adjacent[..].try_into().expect("N neighbours");
+    let full: u16 = ((1u32 << N) - 1) as u16;
     for z in 0..d {
         for y in 0..h {
             let (zp, yp, yn) = (z > 0, y > 0, y + 1 < h);
@@ -38,37 +61,84 @@ pub(crate) fn scan_block<T: LabelValue>(
             let inner = table.outside_mask(zp, yp, yn, true, true);
             let last = table.outside_mask(zp, yp, yn, true, false);
             let row = (z * h + y) * w;
+            let interior_row = zp && yp && yn && w > 2;
             for x in 0..w {
                 let i = row + x;
-                let c = input[i];
+                // SAFETY: i < d*h*w = input.len() = labels.len() (asserted by the caller).
+                let c = unsafe { *input.get_unchecked(i) };
                 if c.is_background() {
-                    labels[i] = 0;
+                    if !zeroed {
+                        // SAFETY: as above.
+                        unsafe { *labels.get_unchecked_mut(i) = 0 };
+                    }
                     continue;
                 }
-                let mut covered = if x == 0 {
-                    first
-                } else if x + 1 == w {
-                    last
+                let lab = if interior_row && x > 0 && x + 1 < w {
+                    // Interior voxel: compare with all backward neighbours without branching,
+                    // then unite one representative of each group of adjacent matches.
+                    // SAFETY (both blocks): every backward neighbour of an interior voxel is
+                    // inside the block and before voxel i.
+                    // Neighbour 0 is adjacent to all others in 26-connectivity (and the most
+                    // likely match inside objects): one comparison settles most voxels.
+                    let j0 = i - linear[0];
+                    if adjacent[0] == full && unsafe { *input.get_unchecked(j0) } == c {
+                        let lab = unsafe { *labels.get_unchecked(j0) };
+                        unsafe { *labels.get_unchecked_mut(i) = lab };
+                        continue;
+                    }
+                    let mut matches = 0u16;
+                    for k in 0..N {
+                        // SAFETY: every backward neighbour of an interior voxel is inside the
+                        // block and before voxel i.
+                        let v = unsafe { *input.get_unchecked(i - linear[k]) };
+                        matches |= ((v == c) as u16) << k;
+                    }
+                    if matches == 0 {
+                        0
+                    } else {
+                        let k = matches.trailing_zeros() as usize;
+                        // SAFETY: as above.
+                        let mut lab = unsafe { *labels.get_unchecked(i - linear[k]) };
+                        let mut rest = matches & !adjacent[k];
+                        while rest != 0 {
+                            let k = rest.trailing_zeros() as usize;
+                            // SAFETY: as above.
+                            let l = unsafe { *labels.get_unchecked(i - linear[k]) };
+                            lab = uf.union(lab, l);
+                            rest &= !adjacent[k];
+                        }
+                        lab
+                    }
                 } else {
-                    inner
-                };
-                let mut lab = 0u32;
-                let mut k = 0;
-                while covered != full && k < n {
-                    if covered & (1 << k) == 0 {
-                        let j = i - linear[k];
-                        if input[j] == c {
-                            let l = labels[j];
-                            lab = if lab == 0 { l } else { uf.union(lab, l) };
-                            covered |= adjacent[k];
+                    let mut covered = if x == 0 {
+                        first
+                    } else if x + 1 == w {
+                        last
+                    } else {
+                        inner
+                    };
+                    let mut lab = 0u32;
+                    for k in 0..N {
+                        if covered & (1 << k) == 0 {
+                            // SAFETY: a neighbour whose bit is clear lies inside the block (the
+                            // outside masks set the bits of all others) and before voxel i, so
+                            // 0 <= i - linear[k] < i.
+                            let j = i - linear[k];
+                            if unsafe { *input.get_unchecked(j) } == c {
+                                let l = unsafe { *labels.get_unchecked(j) };
+                                lab = if lab == 0 { l } else { uf.union(lab, l) };
+                                covered |= adjacent[k];
+                                if covered == full {
+                                    break;
+                                }
+                            }
                         }
                     }
-                    k += 1;
-                }
-                if lab == 0 {
-                    lab = uf.make_set(op)?;
-                }
-                labels[i] = lab;
+                    lab
+                };
+                let lab = if lab == 0 { uf.make_set(op)? } else { lab };
+                // SAFETY: i < labels.len().
+                unsafe { *labels.get_unchecked_mut(i) = lab };
             }
         }
     }

@@ -126,7 +126,7 @@ where
         let (inp, lab) = (&mut input[..n], &mut labels[..n]);
         read(z0, inp).map_err(read_err)?;
         let mut local = UnionFind::new();
-        scan_block(inp, lab, [z1 - z0, h, w], &table, &mut local, OP)?;
+        scan_block(inp, lab, [z1 - z0, h, w], &table, &mut local, false, OP)?;
         let offset = (uf.len() - 1) as u32;
         if uf.len() - 1 + local.len() - 1 >= u32::MAX as usize {
             return Err(Error::TooManyLabels {
@@ -185,7 +185,7 @@ where
         let (inp, lab) = (&mut input[..n], &mut labels[..n]);
         read(z0, inp).map_err(read_err)?;
         let mut local = UnionFind::new();
-        scan_block(inp, lab, [z1 - z0, h, w], &table, &mut local, OP)?;
+        scan_block(inp, lab, [z1 - z0, h, w], &table, &mut local, false, OP)?;
         if local.len() != sizes[s] {
             return Err(invalid(
                 OP,
