@@ -12,5 +12,8 @@
 
 pub mod ccl;
 pub mod error;
+pub mod fiber;
+pub mod histogram;
+mod linalg;
 
 pub use error::{Error, Result};
