@@ -11,6 +11,7 @@
 //!   colour bar, histograms, scatter plots, Hammer maps) as SVG or PNG.
 
 pub mod ccl;
+pub mod embed;
 pub mod error;
 pub mod fiber;
 pub mod histogram;
