@@ -64,15 +64,6 @@ pub enum Error {
         /// What went wrong.
         msg: String,
     },
-
-    /// A file could not be read or written.
-    #[error("{path}: {msg}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        msg: String,
-    },
 }
 
 /// `Result` with this crate's [`Error`].
@@ -83,13 +74,5 @@ pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Error {
     Error::InvalidArgument {
         op,
         msg: msg.into(),
-    }
-}
-
-/// Shorthand for an [`Error::Io`].
-pub(crate) fn io_error(path: &std::path::Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
     }
 }

@@ -22,12 +22,18 @@ impl Histogram {
             return Err(invalid(OP, "bins must be at least 1"));
         }
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(OP, format!("value {i} is {}, values must be finite", values[i])));
+            return Err(invalid(
+                OP,
+                format!("value {i} is {}, values must be finite", values[i]),
+            ));
         }
         let (lo, hi) = match range {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
             Some((lo, hi)) => {
-                return Err(invalid(OP, format!("range ({lo}, {hi}) must be finite with lo < hi")))
+                return Err(invalid(
+                    OP,
+                    format!("range ({lo}, {hi}) must be finite with lo < hi"),
+                ))
             }
             None if values.is_empty() => (0.0, 1.0),
             None => {
@@ -77,6 +83,8 @@ mod tests {
         assert!(Histogram::new(&[f64::NAN], 2, None).is_err());
         assert!(Histogram::new(&[1.0], 0, None).is_err());
         assert!(Histogram::new(&[1.0], 2, Some((1.0, 1.0))).is_err());
-        assert!(h.to_csv().starts_with("bin_start,bin_end,count\n2.5,2.75,0\n"));
+        assert!(h
+            .to_csv()
+            .starts_with("bin_start,bin_end,count\n2.5,2.75,0\n"));
     }
 }

@@ -16,5 +16,6 @@ pub mod error;
 pub mod fiber;
 pub mod histogram;
 mod linalg;
+pub mod plot;
 
 pub use error::{Error, Result};

@@ -61,7 +61,11 @@ mod umap_tests {
         assert!(acc >= 0.99, "k-NN accuracy {acc}");
         let s = silhouette(&y, 2, &classes).unwrap();
         assert!(s > 0.7, "silhouette {s}");
-        assert_eq!(umap(&data, DIM, &params()).unwrap(), y, "same seed, same embedding");
+        assert_eq!(
+            umap(&data, DIM, &params()).unwrap(),
+            y,
+            "same seed, same embedding"
+        );
         let other = UmapParams {
             seed: 4,
             ..params()
@@ -83,13 +87,34 @@ mod umap_tests {
         };
         assert!(umap(&data, DIM, &too_many).is_err());
         for bad in [
-            UmapParams { n_neighbors: 1, ..p.clone() },
-            UmapParams { min_dist: 2.0, ..p.clone() },
-            UmapParams { spread: 0.0, ..p.clone() },
-            UmapParams { learning_rate: f32::NAN, ..p.clone() },
-            UmapParams { n_components: 0, ..p.clone() },
-            UmapParams { n_epochs: Some(0), ..p.clone() },
-            UmapParams { repulsion_strength: -1.0, ..p.clone() },
+            UmapParams {
+                n_neighbors: 1,
+                ..p.clone()
+            },
+            UmapParams {
+                min_dist: 2.0,
+                ..p.clone()
+            },
+            UmapParams {
+                spread: 0.0,
+                ..p.clone()
+            },
+            UmapParams {
+                learning_rate: f32::NAN,
+                ..p.clone()
+            },
+            UmapParams {
+                n_components: 0,
+                ..p.clone()
+            },
+            UmapParams {
+                n_epochs: Some(0),
+                ..p.clone()
+            },
+            UmapParams {
+                repulsion_strength: -1.0,
+                ..p.clone()
+            },
         ] {
             assert!(umap(&data, DIM, &bad).is_err(), "{bad:?}");
         }

@@ -31,7 +31,11 @@ fn draw_cylinder(
     for z in 0..d {
         for y in 0..h {
             for x in 0..w {
-                let p = [z as f64 - start[0], y as f64 - start[1], x as f64 - start[2]];
+                let p = [
+                    z as f64 - start[0],
+                    y as f64 - start[1],
+                    x as f64 - start[2],
+                ];
                 let t: f64 = (0..3).map(|k| p[k] * dir[k]).sum();
                 if !(0.0..=length).contains(&t) {
                     continue;
@@ -74,11 +78,19 @@ fn lengths_and_directions_of_separate_cylinders() {
             .unwrap();
         let err_len = f.length - len;
         // The voxelised cylinder spans its length plus up to one voxel box.
-        assert!((-0.5..=2.0).contains(&err_len), "length {} vs {len}", f.length);
+        assert!(
+            (-0.5..=2.0).contains(&err_len),
+            "length {} vs {len}",
+            f.length
+        );
         let a = angle_deg(f.direction, dir);
         assert!(a < 2.0, "direction {:?} vs {dir:?}: {a}°", f.direction);
         // Radius 2.5: the cross-section variance is about r²/4.
-        assert!((f.axis_variances[1] - 2.5f64.powi(2) / 4.0).abs() < 0.6, "{:?}", f.axis_variances);
+        assert!(
+            (f.axis_variances[1] - 2.5f64.powi(2) / 4.0).abs() < 0.6,
+            "{:?}",
+            f.axis_variances
+        );
     }
     // Anisotropic spacing stretches lengths along that axis.
     let stretched = measure_fibers(&labels, [1.0, 1.0, 2.0]).unwrap();

@@ -183,10 +183,10 @@ impl NeighbourTable {
         if !x_next {
             missing |= NEEDS_X_NEXT;
         }
-        self.needs
-            .iter()
-            .enumerate()
-            .fold(0u16, |m, (k, &n)| if n & missing != 0 { m | (1 << k) } else { m })
+        self.needs.iter().enumerate().fold(
+            0u16,
+            |m, (k, &n)| if n & missing != 0 { m | (1 << k) } else { m },
+        )
     }
 }
 

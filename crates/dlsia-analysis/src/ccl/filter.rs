@@ -57,7 +57,10 @@ mod tests {
         assert_eq!(l.n_components(), 4);
         let d = l.dust(3);
         assert_eq!(d.n_components(), 2);
-        assert_eq!(d.labels(), &[1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 2, 0, 0, 2, 2]);
+        assert_eq!(
+            d.labels(),
+            &[1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 2, 0, 0, 2, 2]
+        );
         // Threshold 1 keeps everything; threshold 5 drops everything.
         assert_eq!(l.dust(1), l);
         assert_eq!(l.dust(5).n_components(), 0);
@@ -69,7 +72,10 @@ mod tests {
         let l = sample();
         let k2 = l.largest_k(2);
         assert_eq!(k2.n_components(), 2);
-        assert_eq!(k2.labels(), &[2, 2, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1]);
+        assert_eq!(
+            k2.labels(),
+            &[2, 2, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1]
+        );
         let k3 = l.largest_k(3);
         // B (label 2) and D (label 4) both have one voxel: B comes first.
         assert_eq!(k3.labels()[3], 3);

@@ -78,7 +78,7 @@ pub(crate) fn label_in_blocks<T: LabelValue>(
     for forest in forests {
         let forest = forest?;
         offsets.push((uf.len() - 1) as u32);
-        if uf.len() - 1 + forest.len() - 1 >= u32::MAX as usize {
+        if uf.len() - 1 + forest.len() > u32::MAX as usize {
             return Err(crate::error::Error::TooManyLabels {
                 op: OP,
                 limit: u32::MAX as u64 - 1,
@@ -107,8 +107,12 @@ pub(crate) fn label_in_blocks<T: LabelValue>(
     let block_tables: Vec<Vec<u32>> = (0..blocks)
         .map(|b| {
             let lo = offsets[b] as usize + 1;
-            let hi = offsets.get(b + 1).map_or(final_table.len(), |&o| o as usize + 1);
-            std::iter::once(0).chain(final_table[lo..hi].iter().copied()).collect()
+            let hi = offsets
+                .get(b + 1)
+                .map_or(final_table.len(), |&o| o as usize + 1);
+            std::iter::once(0)
+                .chain(final_table[lo..hi].iter().copied())
+                .collect()
         })
         .collect();
     labels

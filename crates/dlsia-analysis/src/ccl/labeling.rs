@@ -71,11 +71,7 @@ impl Labeling {
     /// Applies a label map (`map[old] = new`, `map[0] = 0`) whose new labels are `1..=n`.
     pub(crate) fn remapped(&self, map: &[u32], n: u32) -> Labeling {
         use rayon::prelude::*;
-        let labels = self
-            .labels
-            .par_iter()
-            .map(|&l| map[l as usize])
-            .collect();
+        let labels = self.labels.par_iter().map(|&l| map[l as usize]).collect();
         Labeling::new(labels, self.shape.clone(), n)
     }
 }

@@ -92,7 +92,11 @@ fn matches_flood_fill_on_random_volumes_for_every_3d_connectivity() {
                 for blocks in [1, 2, 3, 5] {
                     let got = label_in_blocks(&v, &shape, c, blocks).unwrap();
                     assert_eq!(got.n_components(), n_expected, "{shape:?} {c:?} {blocks}");
-                    assert_eq!(got.labels(), &expected[..], "{shape:?} {c:?} blocks {blocks}");
+                    assert_eq!(
+                        got.labels(),
+                        &expected[..],
+                        "{shape:?} {c:?} blocks {blocks}"
+                    );
                 }
             }
         }
@@ -147,11 +151,8 @@ fn matches_flood_fill_on_structured_volumes() {
                     })
                     .unwrap();
                 // Thin shells of background between cells, plus some noise.
-                v[(z * shape[1] + y) * shape[2] + x] = if rng.random_bool(0.05) {
-                    0
-                } else {
-                    nearest.1
-                };
+                v[(z * shape[1] + y) * shape[2] + x] =
+                    if rng.random_bool(0.05) { 0 } else { nearest.1 };
             }
         }
     }
@@ -230,7 +231,13 @@ fn slab_labelling_reports_reader_writer_and_repeatability_errors() {
         |_, _| Err("full"),
     )
     .unwrap_err();
-    assert!(matches!(err, crate::Error::Callback { which: "writer", .. }));
+    assert!(matches!(
+        err,
+        crate::Error::Callback {
+            which: "writer",
+            ..
+        }
+    ));
     let mut calls = 0;
     let err = label_slabs(
         shape,
@@ -247,7 +254,13 @@ fn slab_labelling_reports_reader_writer_and_repeatability_errors() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("repeatable"), "{err}");
-    assert!(label_slabs(shape, &SlabOptions::new(0), |_, _: &mut [u8]| Ok::<(), String>(()), |_, _| Ok(())).is_err());
+    assert!(label_slabs(
+        shape,
+        &SlabOptions::new(0),
+        |_, _: &mut [u8]| Ok::<(), String>(()),
+        |_, _| Ok(())
+    )
+    .is_err());
 }
 
 #[test]

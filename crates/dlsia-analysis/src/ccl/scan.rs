@@ -87,10 +87,10 @@ fn scan<T: LabelValue, const N: usize>(
                         continue;
                     }
                     let mut matches = 0u16;
-                    for k in 0..N {
+                    for (k, &back) in linear.iter().enumerate() {
                         // SAFETY: every backward neighbour of an interior voxel is inside the
                         // block and before voxel i.
-                        let v = unsafe { *input.get_unchecked(i - linear[k]) };
+                        let v = unsafe { *input.get_unchecked(i - back) };
                         matches |= ((v == c) as u16) << k;
                     }
                     if matches == 0 {
@@ -160,12 +160,7 @@ pub(crate) fn merge_seam<T: LabelValue>(
     table: &NeighbourTable,
     uf: &mut UnionFind,
 ) {
-    let below: Vec<[i32; 3]> = table
-        .offsets
-        .iter()
-        .copied()
-        .filter(|o| o[0] < 0)
-        .collect();
+    let below: Vec<[i32; 3]> = table.offsets.iter().copied().filter(|o| o[0] < 0).collect();
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;

@@ -128,7 +128,7 @@ where
         let mut local = UnionFind::new();
         scan_block(inp, lab, [z1 - z0, h, w], &table, &mut local, false, OP)?;
         let offset = (uf.len() - 1) as u32;
-        if uf.len() - 1 + local.len() - 1 >= u32::MAX as usize {
+        if uf.len() - 1 + local.len() > u32::MAX as usize {
             return Err(Error::TooManyLabels {
                 op: OP,
                 limit: u32::MAX as u64 - 1,

@@ -172,7 +172,15 @@ mod tests {
         // voxels (0,0,0) (0,0,1) (1,0,1) (1,1,1)
         assert_eq!(a.centroid, [0.5, 0.25, 0.75]);
         let b = &s.components[1];
-        assert_eq!((b.voxel_count, b.bbox_min, b.centroid), (1, [0, 2, 2], [0.0, 2.0, 2.0]));
-        assert!(s.to_csv().lines().nth(2).unwrap().starts_with("2,1,0,2,2,0,2,2,"));
+        assert_eq!(
+            (b.voxel_count, b.bbox_min, b.centroid),
+            (1, [0, 2, 2], [0.0, 2.0, 2.0])
+        );
+        assert!(s
+            .to_csv()
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("2,1,0,2,2,0,2,2,"));
     }
 }

@@ -61,7 +61,10 @@ impl Pca {
             .into_iter()
             .take(n_components)
             .map(|mut v| {
-                let big = v.iter().copied().fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
                 if big < 0.0 {
                     v.iter_mut().for_each(|x| *x = -*x);
                 }
@@ -72,7 +75,11 @@ impl Pca {
             dim,
             mean,
             components,
-            explained_variance: values.into_iter().take(n_components).map(|v| v.max(0.0)).collect(),
+            explained_variance: values
+                .into_iter()
+                .take(n_components)
+                .map(|v| v.max(0.0))
+                .collect(),
         })
     }
 
@@ -114,8 +121,8 @@ mod tests {
             })
             .collect();
         let pca = Pca::fit(&data, 3, 2).unwrap();
-        for k in 0..3 {
-            assert!((pca.components[0][k] - axis[k]).abs() < 1e-6);
+        for (k, a) in axis.iter().enumerate() {
+            assert!((pca.components[0][k] - a).abs() < 1e-6);
             assert!((pca.mean[k] - 1.0).abs() < 1e-5);
         }
         // Variance of t = -23.5..23.5 (n-1 denominator): 48·49/12 = 196.

@@ -8,7 +8,10 @@ fn check_classes(op: &'static str, n: usize, classes: &[u32]) -> Result<()> {
     if classes.len() != n {
         return Err(invalid(
             op,
-            format!("{} classes for {n} points; give one per point", classes.len()),
+            format!(
+                "{} classes for {n} points; give one per point",
+                classes.len()
+            ),
         ));
     }
     Ok(())

@@ -65,7 +65,10 @@ impl UmapParams {
             return bad("n_components must be at least 1".into());
         }
         if self.n_neighbors < 2 {
-            return bad(format!("n_neighbors = {} must be at least 2", self.n_neighbors));
+            return bad(format!(
+                "n_neighbors = {} must be at least 2",
+                self.n_neighbors
+            ));
         }
         if n <= self.n_neighbors {
             return bad(format!(
@@ -74,7 +77,10 @@ impl UmapParams {
             ));
         }
         if !(self.spread.is_finite() && self.spread > 0.0) {
-            return bad(format!("spread = {} must be finite and positive", self.spread));
+            return bad(format!(
+                "spread = {} must be finite and positive",
+                self.spread
+            ));
         }
         if !(self.min_dist.is_finite() && self.min_dist >= 0.0 && self.min_dist <= self.spread) {
             return bad(format!(
@@ -83,7 +89,10 @@ impl UmapParams {
             ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad(format!("learning_rate = {} must be finite and positive", self.learning_rate));
+            return bad(format!(
+                "learning_rate = {} must be finite and positive",
+                self.learning_rate
+            ));
         }
         if !(self.repulsion_strength.is_finite() && self.repulsion_strength >= 0.0) {
             return bad(format!(
@@ -110,7 +119,10 @@ pub fn umap(data: &[f32], dim: usize, params: &UmapParams) -> Result<Vec<f32>> {
     let k = params.n_neighbors;
     let (idx, dist) = nearest_neighbours(data, dim, k, true)?;
     if dist.iter().all(|&d| d == 0.0) {
-        return Err(invalid(OP, "all points are identical; there is nothing to embed"));
+        return Err(invalid(
+            OP,
+            "all points are identical; there is nothing to embed",
+        ));
     }
 
     let config = umap_rs::UmapConfig {
@@ -127,8 +139,8 @@ pub fn umap(data: &[f32], dim: usize, params: &UmapParams) -> Result<Vec<f32>> {
         },
         optimization: umap_rs::OptimizationParams::default(),
     };
-    let data_a = ndarray::ArrayView2::from_shape((n, dim), data)
-        .map_err(|e| invalid(OP, e.to_string()))?;
+    let data_a =
+        ndarray::ArrayView2::from_shape((n, dim), data).map_err(|e| invalid(OP, e.to_string()))?;
     let idx_a = ndarray::ArrayView2::from_shape((n, k), &idx[..])
         .map_err(|e| invalid(OP, e.to_string()))?;
     let dist_a = ndarray::ArrayView2::from_shape((n, k), &dist[..])
@@ -138,7 +150,10 @@ pub fn umap(data: &[f32], dim: usize, params: &UmapParams) -> Result<Vec<f32>> {
     }))
     .map_err(|p| Error::Embedding {
         op: OP,
-        msg: format!("umap-rs failed building the neighbour graph: {}", panic_text(&p)),
+        msg: format!(
+            "umap-rs failed building the neighbour graph: {}",
+            panic_text(&p)
+        ),
     })?;
     let (a, b) = manifold.curve_params();
     let mut edges: Vec<(u32, u32, f32)> = Vec::new();

@@ -116,7 +116,10 @@ pub fn orientation_distribution<T: LabelValue>(
     }
     let grid = SphereGrid::new(options.grid.n_lat, options.grid.n_lon)?;
     if !(options.radius.is_finite() && options.radius >= 1.0) {
-        return Err(invalid(OP, format!("radius {} must be at least 1 voxel", options.radius)));
+        return Err(invalid(
+            OP,
+            format!("radius {} must be at least 1 voxel", options.radius),
+        ));
     }
     if options.max_samples == 0 {
         return Err(invalid(OP, "max_samples must be at least 1"));

@@ -110,7 +110,10 @@ mod tests {
         for &(lon, lat) in &[(0.5, 0.2), (-2.9, -1.2), (3.0, 1.4), (-0.1, 0.0)] {
             let (x, y) = hammer_forward(lon, lat);
             let (l2, b2) = hammer_inverse(x, y).unwrap();
-            assert!((l2 - lon).abs() < 1e-9 && (b2 - lat).abs() < 1e-9, "{lon},{lat}");
+            assert!(
+                (l2 - lon).abs() < 1e-9 && (b2 - lat).abs() < 1e-9,
+                "{lon},{lat}"
+            );
         }
         assert!(hammer_inverse(2.9, 0.0).is_none());
     }
