@@ -10,7 +10,7 @@ use super::{volume_dims, LabelValue};
 use crate::error::Result;
 
 /// Volumes smaller than this many voxels are labelled on one thread.
-const MIN_VOXELS_PER_BLOCK: usize = 1 << 18;
+const MIN_VOXELS_PER_BLOCK: usize = 1 << 16;
 
 /// Labels the connected components of `data` (shape `[h, w]` with `Four`/`Eight`, or
 /// `[d, h, w]` with `Six`/`Eighteen`/`TwentySix`; x fastest). Uses as many threads as rayon's
