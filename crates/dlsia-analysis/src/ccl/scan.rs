@@ -31,24 +31,24 @@ pub(crate) fn scan_block<T: LabelValue>(
     assert_eq!(input.len(), d * h * w, "scan_block: input length");
     assert_eq!(labels.len(), d * h * w, "scan_block: labels length");
     // Monomorphise on the neighbour count so that the neighbour loop unrolls.
-    match table.len() {
-        2 => scan::<T, 2>(input, labels, dims, table, uf, zeroed, op),
-        3 => scan::<T, 3>(input, labels, dims, table, uf, zeroed, op),
-        4 => scan::<T, 4>(input, labels, dims, table, uf, zeroed, op),
-        9 => scan::<T, 9>(input, labels, dims, table, uf, zeroed, op),
-        13 => scan::<T, 13>(input, labels, dims, table, uf, zeroed, op),
-        n => unreachable!("no connectivity has {n} backward neighbours"),
+    match (table.len(), zeroed) {
+        (2, _) => scan::<T, 2, false>(input, labels, dims, table, uf, op),
+        (3, _) => scan::<T, 3, false>(input, labels, dims, table, uf, op),
+        (4, _) => scan::<T, 4, false>(input, labels, dims, table, uf, op),
+        (9, _) => scan::<T, 9, false>(input, labels, dims, table, uf, op),
+        (13, true) => scan::<T, 13, true>(input, labels, dims, table, uf, op),
+        (13, false) => scan::<T, 13, false>(input, labels, dims, table, uf, op),
+        (n, _) => unreachable!("no connectivity has {n} backward neighbours"),
     }
 }
 
 #[inline(always)]
-fn scan<T: LabelValue, const N: usize>(
+fn scan<T: LabelValue, const N: usize, const ZEROED: bool>(
     input: &[T],
     labels: &mut [u32],
     [d, h, w]: [usize; 3],
     table: &NeighbourTable,
     uf: &mut UnionFind,
-    zeroed: bool,
     op: &'static str,
 ) -> Result<()> {
     let linear: [usize; N] = table.linear[..].try_into().expect("N neighbours");
@@ -67,7 +67,7 @@ fn scan<T: LabelValue, const N: usize>(
                 // SAFETY: i < d*h*w = input.len() = labels.len() (asserted by the caller).
                 let c = unsafe { *input.get_unchecked(i) };
                 if c.is_background() {
-                    if !zeroed {
+                    if !ZEROED {
                         // SAFETY: as above.
                         unsafe { *labels.get_unchecked_mut(i) = 0 };
                     }
