@@ -88,6 +88,8 @@ pub(crate) struct NeighbourTable {
     pub adjacent: Vec<u16>,
     /// `needs[k]`: which boundaries neighbour `k` needs (the `NEEDS_*` bits).
     needs: Vec<u8>,
+    /// Index of the neighbour just before in the row, `(0, 0, -1)`.
+    pub left: usize,
 }
 
 impl NeighbourTable {
@@ -144,11 +146,16 @@ impl NeighbourTable {
                 n
             })
             .collect();
+        let left = offsets
+            .iter()
+            .position(|o| *o == [0, 0, -1])
+            .expect("every connectivity joins row neighbours");
         Self {
             offsets,
             linear,
             adjacent,
             needs,
+            left,
         }
     }
 

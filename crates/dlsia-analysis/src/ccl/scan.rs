@@ -54,6 +54,8 @@ fn scan<T: LabelValue, const N: usize, const ZEROED: bool>(
     let linear: [usize; N] = table.linear[..].try_into().expect("N neighbours");
     let adjacent: [u16; N] = table.adjacent[..].try_into().expect("N neighbours");
     let full: u16 = ((1u32 << N) - 1) as u16;
+    let left = table.left;
+    let not_left = full & !adjacent[left];
     for z in 0..d {
         for y in 0..h {
             let (zp, yp, yn) = (z > 0, y > 0, y + 1 < h);
@@ -86,12 +88,26 @@ fn scan<T: LabelValue, const N: usize, const ZEROED: bool>(
                         unsafe { *labels.get_unchecked_mut(i) = lab };
                         continue;
                     }
+                    // The voxel before in the row is the next most likely match; once it
+                    // matches, only the neighbours not adjacent to it need a look.
+                    let left_matches = unsafe { *input.get_unchecked(i - 1) } == c;
                     let mut matches = 0u16;
-                    for (k, &back) in linear.iter().enumerate() {
-                        // SAFETY: every backward neighbour of an interior voxel is inside the
-                        // block and before voxel i.
-                        let v = unsafe { *input.get_unchecked(i - back) };
-                        matches |= ((v == c) as u16) << k;
+                    if left_matches {
+                        matches |= 1 << left;
+                        let mut r = not_left;
+                        while r != 0 {
+                            let k = r.trailing_zeros() as usize;
+                            let v = unsafe { *input.get_unchecked(i - linear[k]) };
+                            matches |= ((v == c) as u16) << k;
+                            r &= r - 1;
+                        }
+                    } else {
+                        for (k, &back) in linear.iter().enumerate() {
+                            // SAFETY: every backward neighbour of an interior voxel is inside
+                            // the block and before voxel i.
+                            let v = unsafe { *input.get_unchecked(i - back) };
+                            matches |= ((v == c) as u16) << k;
+                        }
                     }
                     if matches == 0 {
                         0
