@@ -1,13 +1,44 @@
 //! # dlsia-ops
 //!
 //! The tensor operations the DLSIA networks need and Candle 0.11 lacks or gets wrong, each with
-//! a backward pass that composes with Candle's autograd, plus the parameter store that gives
-//! every network seeded, PyTorch-compatible weights under PyTorch's `state_dict` names.
+//! a backward pass that composes with Candle's autograd, the layer types built on them, and the
+//! parameter store that gives every network seeded, PyTorch-compatible weights under PyTorch's
+//! `state_dict` names.
+//!
+//! * Functional ops ([`conv`], [`conv_transpose`], [`max_pool`], [`upsample_nearest`],
+//!   [`upsample_nearest_scale`], [`pad`], [`softmax_channels`]) on `(N, C, spatial…)` tensors
+//!   with 1, 2 or 3 spatial axes, f32 or f64, per-axis geometry ([`ConvSpec`],
+//!   [`ConvTransposeSpec`]).
+//! * Layers in [`nn`]: `Conv`, `ConvTranspose`, `MaxPool`, `Upsample`, `BatchNorm`,
+//!   `GroupNorm`, `InstanceNorm`, `Linear`, `Dropout`, `Activation`.
+//! * [`ParamStore`]/[`ParamBuilder`]: named, seeded parameters with strict safetensors I/O.
+//!
+//! ## Candle 0.11 defects routed around
+//!
+//! * `max_pool2d` backward scales the gradient by 1/(k·k) and gives every tied maximum the full
+//!   gradient; pooling backward exists only when kernel = stride → [`max_pool`] (one winner per
+//!   window, any kernel/stride/padding).
+//! * conv2d backward fails for stride > 1 when height and width need different output padding;
+//!   no per-axis stride/padding/dilation, no 3-D, no per-axis `output_padding` → [`conv`],
+//!   [`conv_transpose`] own kernels.
+//! * `softmax_last_dim` has no backward → [`softmax_channels`] from differentiable primitives.
+//! * The CPU random generator cannot be seeded → [`ParamStore`] and [`nn::Dropout`] own seeded
+//!   generators.
+//! * `LayerNorm` (fused) has no backward and `binary_cross_entropy_with_logit` overflows: not
+//!   used by these layers (the losses crate owns a stable BCE).
 
 pub mod error;
+mod kernels;
+pub mod nn;
+mod ops;
 pub mod padding;
 pub mod params;
+pub mod spec;
 
 pub use error::{Error, Result};
+pub use ops::{
+    conv, conv_transpose, max_pool, pad, softmax_channels, upsample_nearest, upsample_nearest_scale,
+};
 pub use padding::PaddingMode;
 pub use params::{Init, LoadOptions, ParamBuilder, ParamKind, ParamStore};
+pub use spec::{ConvSpec, ConvTransposeSpec};

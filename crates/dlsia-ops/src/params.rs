@@ -371,6 +371,11 @@ impl ParamBuilder {
         }
     }
 
+    /// The name prefix of this builder (empty at the root), e.g. `"layer_0.conv_0"`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The store this builder writes into.
     pub fn store(&self) -> &ParamStore {
         &self.store

@@ -1,0 +1,105 @@
+//! CPU kernels on contiguous buffers, generic over `f32`/`f64`.
+//!
+//! Every kernel works on 3-D spatial geometry: 1-D and 2-D problems are 3-D problems whose
+//! leading spatial axes have length 1 (kernel 1, stride 1, no padding). Each operation keeps its
+//! CPU kernel in a function of its own so that a CUDA version can be added beside it.
+
+pub(crate) mod conv_gemm;
+pub(crate) mod corr;
+pub(crate) mod matmul;
+pub(crate) mod pool;
+pub(crate) mod remap;
+
+use candle_core::{CpuStorage, Layout, WithDType};
+
+/// The floating-point element types the kernels run on.
+pub(crate) trait Real: WithDType + Default {
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// The value below every other (initial maximum).
+    const NEG_INFINITY: Self;
+    /// Whether the value is NaN.
+    fn is_nan_value(self) -> bool;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    #[inline(always)]
+    fn is_nan_value(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    #[inline(always)]
+    fn is_nan_value(self) -> bool {
+        self.is_nan()
+    }
+}
+
+/// A raw pointer that may cross threads. Jobs that share one write disjoint elements.
+#[derive(Debug)]
+pub(crate) struct SyncPtr<T>(*mut T);
+
+impl<T> Clone for SyncPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SyncPtr<T> {}
+
+// SAFETY: the pointer is only dereferenced by jobs that write disjoint index sets of a buffer
+// that outlives the parallel section (each use site documents its partition).
+unsafe impl<T: Send> Send for SyncPtr<T> {}
+unsafe impl<T: Send> Sync for SyncPtr<T> {}
+
+impl<T> SyncPtr<T> {
+    /// Wraps the start of a mutable slice.
+    pub(crate) fn new(s: &mut [T]) -> Self {
+        Self(s.as_mut_ptr())
+    }
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// The contiguous elements of a CPU tensor of type `T`.
+pub(crate) fn slice_of<'a, T: WithDType>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [T]> {
+    let data = T::cpu_storage_as_slice(s)?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: input is not contiguous (internal error: the op wrapper makes inputs contiguous)"),
+    }
+}
+
+/// Number of worker threads the kernels plan for.
+pub(crate) fn num_threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Row-major strides of a 3-D grid: `[d, h, w]` → plane size and row length.
+#[inline]
+pub(crate) fn volume(s: &[usize; 3]) -> usize {
+    s[0] * s[1] * s[2]
+}
+
+/// Pads a per-axis list of length 1–3 to three axes with `fill` in front.
+pub(crate) fn to3(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut out = [fill; 3];
+    let off = 3 - v.len();
+    out[off..].copy_from_slice(v);
+    out
+}

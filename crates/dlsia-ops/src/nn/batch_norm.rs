@@ -1,0 +1,247 @@
+//! Batch normalisation over any rank ≥ 2 (`BatchNorm1d/2d/3d`), PyTorch semantics and names.
+
+use candle_core::{DType, ModuleT, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::{check_input, per_channel};
+use crate::error::{invalid, Result};
+use crate::params::{Init, ParamBuilder};
+
+/// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchNormConfig {
+    /// Added to the variance before the square root (1e-5).
+    pub eps: f64,
+    /// Weight of the new batch in the running averages (0.1); `None` = cumulative average.
+    pub momentum: Option<f64>,
+    /// Learn a per-channel scale `weight` and shift `bias` (true).
+    pub affine: bool,
+    /// Keep running statistics for eval mode (true). Without them (SMSNet's `LinearReLU`),
+    /// batch statistics are used in train and eval mode alike and only weight/bias are stored.
+    pub track_running_stats: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            eps: 1e-5,
+            momentum: Some(0.1),
+            affine: true,
+            track_running_stats: true,
+        }
+    }
+}
+
+impl BatchNormConfig {
+    fn validate(&self) -> Result<()> {
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(invalid(
+                "BatchNorm",
+                format!("eps must be finite and positive, got {}", self.eps),
+            ));
+        }
+        if let Some(m) = self.momentum {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(invalid(
+                    "BatchNorm",
+                    format!("momentum must be in [0, 1], got {m}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Running statistics of a normalisation layer.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningStats {
+    pub mean: Var,
+    pub var: Var,
+    pub num_batches_tracked: Var,
+}
+
+impl RunningStats {
+    pub(crate) fn new(pb: &ParamBuilder, c: usize) -> Result<Self> {
+        Ok(RunningStats {
+            mean: pb.buffer("running_mean", c, Init::Const(0.0))?,
+            var: pb.buffer("running_var", c, Init::Const(1.0))?,
+            num_batches_tracked: pb.int_buffer("num_batches_tracked", (), 0)?,
+        })
+    }
+
+    /// `running ← (1 − f)·running + f·batch` for mean and (unbiased) variance.
+    pub(crate) fn update(
+        &self,
+        factor: f64,
+        mean: &Tensor,
+        unbiased_var: &Tensor,
+    ) -> candle_core::Result<()> {
+        let dt = self.mean.dtype();
+        let upd = |r: &Var, b: &Tensor| -> candle_core::Result<()> {
+            let b = b.detach().flatten_all()?.to_dtype(dt)?;
+            let new = ((r.as_tensor() * (1.0 - factor))? + (b * factor)?)?;
+            r.set(&new)
+        };
+        upd(&self.mean, mean)?;
+        upd(&self.var, unbiased_var)
+    }
+
+    /// Increments `num_batches_tracked` and returns the new count.
+    pub(crate) fn count_batch(&self) -> candle_core::Result<i64> {
+        let n = self
+            .num_batches_tracked
+            .as_tensor()
+            .to_dtype(DType::I64)?
+            .to_scalar::<i64>()?
+            + 1;
+        self.num_batches_tracked
+            .set(&Tensor::new(n, self.num_batches_tracked.device())?)?;
+        Ok(n)
+    }
+}
+
+/// Batch normalisation: per channel, `(x − mean)/√(var + eps)·weight + bias` with batch
+/// statistics (biased variance) in training and running statistics in eval mode. Training
+/// updates `running_mean`, `running_var` (unbiased variance) and `num_batches_tracked`, as
+/// PyTorch does. Parameters: `weight` (ones), `bias` (zeros); buffers `running_mean`,
+/// `running_var`, `num_batches_tracked` (int64, 0-d).
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    name: String,
+    channels: usize,
+    cfg: BatchNormConfig,
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+    stats: Option<RunningStats>,
+}
+
+impl BatchNorm {
+    /// A layer with PyTorch's defaults.
+    pub fn new(pb: &ParamBuilder, channels: usize) -> Result<Self> {
+        Self::with_config(pb, channels, BatchNormConfig::default())
+    }
+
+    /// A layer with explicit hyperparameters.
+    pub fn with_config(pb: &ParamBuilder, channels: usize, cfg: BatchNormConfig) -> Result<Self> {
+        cfg.validate()?;
+        if channels == 0 {
+            return Err(invalid("BatchNorm", "needs at least one channel"));
+        }
+        let (weight, bias) = if cfg.affine {
+            (
+                Some(pb.param("weight", channels, Init::Const(1.0))?),
+                Some(pb.param("bias", channels, Init::Const(0.0))?),
+            )
+        } else {
+            (None, None)
+        };
+        let stats = if cfg.track_running_stats {
+            Some(RunningStats::new(pb, channels)?)
+        } else {
+            None
+        };
+        Ok(BatchNorm {
+            name: pb.prefix().to_string(),
+            channels,
+            cfg,
+            weight,
+            bias,
+            stats,
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &BatchNormConfig {
+        &self.cfg
+    }
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    /// The running mean, if tracked.
+    pub fn running_mean(&self) -> Option<&Tensor> {
+        self.stats.as_ref().map(|s| s.mean.as_tensor())
+    }
+    /// The running variance, if tracked.
+    pub fn running_var(&self) -> Option<&Tensor> {
+        self.stats.as_ref().map(|s| s.var.as_tensor())
+    }
+    /// Number of training batches seen, if tracked.
+    pub fn num_batches_tracked(&self) -> Option<i64> {
+        self.stats
+            .as_ref()
+            .and_then(|s| s.num_batches_tracked.as_tensor().to_scalar::<i64>().ok())
+    }
+}
+
+/// Normalises with `mean`/`var` given as `(1, C, 1, …)` and applies the affine map.
+pub(crate) fn normalize(
+    x: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let inv = (var + eps)?.sqrt()?.recip()?;
+    let mut y = x.broadcast_sub(mean)?.broadcast_mul(&inv)?;
+    if let Some(w) = weight {
+        y = y.broadcast_mul(&per_channel(w, x.rank())?)?;
+    }
+    if let Some(b) = bias {
+        y = y.broadcast_add(&per_channel(b, x.rank())?)?;
+    }
+    Ok(y)
+}
+
+impl ModuleT for BatchNorm {
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        check_input(
+            &format!("BatchNorm `{}`", self.name),
+            x,
+            self.channels,
+            None,
+        )?;
+        let rank = x.rank();
+        let c = self.channels;
+        let (mean, var) = match (&self.stats, train) {
+            (Some(s), false) => (
+                per_channel(s.mean.as_tensor(), rank)?,
+                per_channel(s.var.as_tensor(), rank)?,
+            ),
+            (stats, _) => {
+                let count = x.elem_count() / c;
+                if count < 2 {
+                    return Err(invalid(
+                        "BatchNorm",
+                        format!("`{}`: expected more than 1 value per channel when using batch statistics, got input shape {:?}", self.name, x.dims()),
+                    )
+                    .into());
+                }
+                let n = x.dim(0)?;
+                let x3 = x.reshape((n, c, count / n))?;
+                let mean = x3.mean_keepdim(2)?.mean_keepdim(0)?;
+                let var = x3
+                    .broadcast_sub(&mean)?
+                    .sqr()?
+                    .mean_keepdim(2)?
+                    .mean_keepdim(0)?;
+                if let (true, Some(s)) = (train, stats) {
+                    let nb = s.count_batch()?;
+                    let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
+                    let unbiased = (&var * (count as f64 / (count - 1) as f64))?;
+                    s.update(factor, &mean, &unbiased)?;
+                }
+                (per_channel(&mean, rank)?, per_channel(&var, rank)?)
+            }
+        };
+        normalize(
+            x,
+            &mean,
+            &var,
+            self.cfg.eps,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+        )
+    }
+}

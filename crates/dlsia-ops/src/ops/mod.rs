@@ -1,0 +1,135 @@
+//! Differentiable operations on `candle_core::Tensor`, implemented as Candle custom ops.
+//!
+//! Every function validates its arguments and returns an [`Error`](crate::Error) that says
+//! what is wrong and what would be right; inputs are made contiguous before they reach a
+//! kernel. Gradients flow through Candle's autograd (`Tensor::backward`). Supported dtypes are
+//! f32 and f64, on the CPU (a `cuda_fwd` can be added to each op beside its `cpu_fwd`).
+
+mod conv;
+mod conv_transpose;
+mod pool;
+mod remap;
+mod softmax;
+
+pub use conv::conv;
+pub use conv_transpose::conv_transpose;
+pub use pool::max_pool;
+pub use remap::{pad, upsample_nearest, upsample_nearest_scale};
+pub use softmax::softmax_channels;
+
+use candle_core::{DType, Tensor};
+
+use crate::error::{invalid, Error, Result};
+
+/// Letters naming the spatial axes of an `ndim`-D tensor, for error messages.
+fn axis_names(ndim: usize) -> &'static str {
+    match ndim {
+        1 => "(N, C, L)",
+        2 => "(N, C, H, W)",
+        _ => "(N, C, D, H, W)",
+    }
+}
+
+/// Checks that `t` has rank `ndim + 2` and returns `(batch, channels, spatial dims)`.
+pub(crate) fn split_dims(
+    op: &'static str,
+    what: &str,
+    t: &Tensor,
+    ndim: usize,
+) -> Result<(usize, usize, Vec<usize>)> {
+    let d = t.dims();
+    if d.len() != ndim + 2 {
+        return Err(Error::Shape {
+            op,
+            expected: format!(
+                "{what} of rank {} {} for {ndim} spatial axes",
+                ndim + 2,
+                axis_names(ndim)
+            ),
+            got: t.shape().clone(),
+        });
+    }
+    Ok((d[0], d[1], d[2..].to_vec()))
+}
+
+/// Checks that `t` is f32 or f64 (and, if given, of the same dtype as `other`).
+pub(crate) fn check_float(op: &'static str, t: &Tensor, other: Option<&Tensor>) -> Result<()> {
+    if !matches!(t.dtype(), DType::F32 | DType::F64) {
+        return Err(invalid(
+            op,
+            format!("unsupported dtype {:?}; expected f32 or f64", t.dtype()),
+        ));
+    }
+    if let Some(o) = other {
+        if o.dtype() != t.dtype() {
+            return Err(invalid(
+                op,
+                format!(
+                    "dtypes differ: {:?} and {:?}; convert both to one of f32/f64",
+                    t.dtype(),
+                    o.dtype()
+                ),
+            ));
+        }
+        if !o.device().same_device(t.device()) {
+            return Err(invalid(op, "tensors are on different devices"));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a per-channel bias `(C,)` to an `(N, C, …)` tensor.
+pub(crate) fn add_channel_bias(
+    op: &'static str,
+    y: Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let Some(b) = bias else { return Ok(y) };
+    let c = y.dim(1)?;
+    if b.dims() != [c] {
+        return Err(Error::Shape {
+            op,
+            expected: format!("bias of shape ({c},), one value per output channel"),
+            got: b.shape().clone(),
+        });
+    }
+    check_float(op, &y, Some(b))?;
+    let mut shape = vec![1usize; y.rank()];
+    shape[1] = c;
+    Ok(y.broadcast_add(&b.reshape(shape)?)?)
+}
+
+/// Runs `$body` with `$t` bound to the element type of a `CpuStorage` (f32 or f64).
+macro_rules! with_real {
+    ($op:expr, $storage:expr, $t:ident => $body:expr) => {
+        match $storage {
+            candle_core::CpuStorage::F32(_) => {
+                type $t = f32;
+                $body
+            }
+            candle_core::CpuStorage::F64(_) => {
+                type $t = f64;
+                $body
+            }
+            other => candle_core::bail!(
+                "{}: unsupported dtype {:?}; expected f32 or f64",
+                $op,
+                candle_core::backend::BackendStorage::dtype(other)
+            ),
+        }
+    };
+}
+pub(crate) use with_real;
+
+/// Checks inside a kernel that a layout has the dims the op was planned for.
+pub(crate) fn expect_dims(
+    op: &str,
+    what: &str,
+    l: &candle_core::Layout,
+    dims: &[usize],
+) -> candle_core::Result<()> {
+    if l.dims() != dims {
+        candle_core::bail!("{op}: {what} has shape {:?}, expected {:?}", l.dims(), dims);
+    }
+    Ok(())
+}
