@@ -68,6 +68,7 @@ fn main() -> Result<()> {
         last = Some(l);
     }
     let labels = last.context("REPEATS must be at least 1")?;
+    let peak = peak_rss_mib(); // before reading the expected labels for the parity check
     let mut identical = serde_json::Value::Null;
     if let Some(expected_path) = args.get(7) {
         let raw = std::fs::read(expected_path)?;
@@ -91,7 +92,7 @@ fn main() -> Result<()> {
             "median_cpu_s": cpu[cpu.len() / 2],
             "mvox_per_s": voxels / median / 1e6,
             "n_components": labels.n_components(),
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_mib": peak,
             "identical_to_expected": identical,
         })
     );
