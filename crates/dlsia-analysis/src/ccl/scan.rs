@@ -63,7 +63,8 @@ fn scan<T: LabelValue, const N: usize, const ZEROED: bool>(
             let inner = table.outside_mask(zp, yp, yn, true, true);
             let last = table.outside_mask(zp, yp, yn, true, false);
             let row = (z * h + y) * w;
-            let interior_row = zp && yp && yn && w > 2;
+            // Rows where every backward neighbour of voxels 1..w-1 lies inside the block.
+            let interior_row = inner == 0 && w > 2;
             for x in 0..w {
                 let i = row + x;
                 // SAFETY: i < d*h*w = input.len() = labels.len() (asserted by the caller).
