@@ -113,6 +113,12 @@ fn histogram_and_scatter_svgs_draw_their_marks() {
     // One filled rectangle per bin (plus the background).
     assert!(svg.matches("<rect").count() >= 4);
 
+    let bad = Histogram {
+        edges: vec![0.0, f64::NAN],
+        counts: vec![1],
+    };
+    assert!(histogram_svg(&hpath, "x", "y", &bad).is_err());
+
     let spath = dir.path().join("scatter.svg");
     let pts = [0.0f32, 0.0, 1.0, 1.0, 5.0, 5.0, 6.0, 5.0];
     scatter_svg(&spath, "Latent space", &pts, &[7, 7, 9, 9]).unwrap();

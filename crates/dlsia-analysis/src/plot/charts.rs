@@ -141,6 +141,9 @@ pub fn histogram_svg(
             ),
         ));
     }
+    if h.edges.iter().any(|e| !e.is_finite()) || h.edges.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(invalid(OP, "bin edges must be finite and increasing"));
+    }
     let err = svg_error(path);
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
