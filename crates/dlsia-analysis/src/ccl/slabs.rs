@@ -56,6 +56,33 @@ pub struct SlabLabeling {
 /// `z0..z0 + buf.len() / (h * w)` (x fastest) and is called twice per slab, with the same
 /// data both times; `write(z0, labels)` receives the final labels of those planes, in order.
 /// Errors from either closure are passed through as [`Error::Callback`].
+///
+/// ```
+/// use dlsia_analysis::ccl::{label_slabs, SlabOptions, StatisticsBuilder};
+/// // A 4×2×2 volume read two planes at a time (a file or a Zarr array in real use).
+/// let volume = [1u8, 1, 0, 0,  0, 1, 0, 0,  0, 0, 0, 2,  0, 0, 2, 2];
+/// let mut out = vec![0u32; 16];
+/// let mut stats = None;
+/// let result = label_slabs(
+///     [4, 2, 2],
+///     &SlabOptions::new(2),
+///     |z0, buf: &mut [u8]| {
+///         buf.copy_from_slice(&volume[z0 * 4..z0 * 4 + buf.len()]);
+///         Ok::<(), std::io::Error>(())
+///     },
+///     |z0, labels| {
+///         // Statistics can be gathered as the slabs stream past.
+///         let b = stats.get_or_insert_with(|| StatisticsBuilder::new(0, [2, 2]));
+///         b.add_slab(z0, labels).expect("whole planes");
+///         out[z0 * 4..z0 * 4 + labels.len()].copy_from_slice(labels);
+///         Ok(())
+///     },
+/// )
+/// .unwrap();
+/// assert_eq!(result.n_components, 2);
+/// assert_eq!(out, [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 2, 2]);
+/// assert_eq!(stats.unwrap().finish().components[1].voxel_count, 3);
+/// ```
 pub fn label_slabs<T, E, R, W>(
     shape: [usize; 3],
     options: &SlabOptions,

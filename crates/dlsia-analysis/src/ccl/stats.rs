@@ -66,7 +66,8 @@ pub struct StatisticsBuilder {
 }
 
 impl StatisticsBuilder {
-    /// A builder for labels `0..=n_components` in planes of `[h, w]`.
+    /// A builder for planes of `[h, w]`, with room for labels `0..=n_components` (it grows when
+    /// larger labels appear, so 0 is fine when the count is not known yet).
     pub fn new(n_components: u32, plane: [usize; 2]) -> Self {
         let n = n_components as usize + 1;
         Self {
@@ -76,6 +77,13 @@ impl StatisticsBuilder {
             max: vec![[0; 3]; n],
             sums: vec![[0.0; 3]; n],
         }
+    }
+
+    fn grow(&mut self, n: usize) {
+        self.counts.resize(n, 0);
+        self.min.resize(n, [usize::MAX; 3]);
+        self.max.resize(n, [0; 3]);
+        self.sums.resize(n, [0.0; 3]);
     }
 
     /// Adds a slab of whole planes whose first plane is plane `z0` of the volume.
@@ -92,18 +100,14 @@ impl StatisticsBuilder {
                 ),
             ));
         }
-        let n = self.counts.len();
         for (zi, p) in labels.chunks_exact(plane).enumerate() {
             let z = z0 + zi;
             for y in 0..h {
                 let row = &p[y * w..(y + 1) * w];
                 for (x, &l) in row.iter().enumerate() {
                     let l = l as usize;
-                    if l >= n {
-                        return Err(invalid(
-                            OP,
-                            format!("label {l} exceeds the {} components announced", n - 1),
-                        ));
+                    if l >= self.counts.len() {
+                        self.grow(l + 1);
                     }
                     self.counts[l] += 1;
                     if l == 0 {
