@@ -176,6 +176,7 @@ fn slab_labelling_equals_whole_volume_labelling() {
         for slab_depth in [1, 2, 3, 5, 13, 20] {
             for min_voxels in [0, 4] {
                 let mut out = vec![u32::MAX; v.len()];
+                let mut stats = StatisticsBuilder::new(0, [10, 12]);
                 let opts = SlabOptions {
                     connectivity: c,
                     slab_depth,
@@ -191,7 +192,7 @@ fn slab_labelling_equals_whole_volume_labelling() {
                     },
                     |z0, lab| {
                         out[z0 * plane..z0 * plane + lab.len()].copy_from_slice(lab);
-                        Ok(())
+                        stats.add_slab(z0, lab).map_err(|e| e.to_string())
                     },
                 )
                 .unwrap();
@@ -203,6 +204,7 @@ fn slab_labelling_equals_whole_volume_labelling() {
                 assert_eq!(res.n_components, expected.n_components());
                 assert_eq!(&out[..], expected.labels(), "{c:?} slab {slab_depth}");
                 assert_eq!(res.voxel_counts, expected.voxel_counts());
+                assert_eq!(stats.finish(), expected.statistics());
             }
         }
     }
