@@ -164,6 +164,8 @@ pub fn umap(data: &[f32], dim: usize, params: &UmapParams) -> Result<Vec<f32>> {
             }
         }
     }
+    // A fixed edge order keeps the seeded SGD reproducible whatever order the graph comes in.
+    edges.sort_unstable_by_key(|e| (e.0, e.1));
     if edges.is_empty() {
         return Err(Error::Embedding {
             op: OP,
