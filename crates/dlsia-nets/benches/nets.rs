@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
                 let mut shape = w.input.clone();
                 shape[1] = k;
                 let u = uniform(&shape, 2);
-                let hot = u.eq(&u.max_keepdim(1).unwrap()).unwrap();
+                let hot = u.broadcast_eq(&u.max_keepdim(1).unwrap()).unwrap();
                 hot.to_dtype(DType::F32).unwrap()
             }
             None => x.clone(),
