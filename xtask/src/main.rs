@@ -1,6 +1,9 @@
 //! Developer commands for the workspace, run as `cargo xtask <command>`.
 //!
 //! * `ci`: what `.ci/run` does (format check, clippy with warnings denied, the test suite).
+//! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
+
+mod bench_nets;
 
 use std::process::Command;
 
@@ -38,8 +41,11 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("nets") => {
+            bench_nets::run(&args[2..])
+        }
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci     format check, clippy -D warnings, tests");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci           format check, clippy -D warnings, tests\n  bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)");
             bail!("unknown or missing command")
         }
     }

@@ -4,6 +4,7 @@
 //! leading spatial axes have length 1 (kernel 1, stride 1, no padding). Each operation keeps its
 //! CPU kernel in a function of its own so that a CUDA version can be added beside it.
 
+pub(crate) mod channel;
 pub(crate) mod conv_gemm;
 pub(crate) mod corr;
 pub(crate) mod matmul;
