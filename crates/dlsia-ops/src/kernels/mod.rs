@@ -4,12 +4,12 @@
 //! leading spatial axes have length 1 (kernel 1, stride 1, no padding). Each operation keeps its
 //! CPU kernel in a function of its own so that a CUDA version can be added beside it.
 
+pub(crate) mod channel;
 pub(crate) mod conv_gemm;
 pub(crate) mod corr;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod direct;
 pub(crate) mod matmul;
-pub(crate) mod norm;
 pub(crate) mod pool;
 pub(crate) mod remap;
 

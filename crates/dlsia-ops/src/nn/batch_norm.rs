@@ -4,9 +4,9 @@ use candle_core::{DType, ModuleT, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::{check_input, per_channel};
-use crate::error::{invalid, Result};
-use crate::ops::batch_norm;
+use crate::error::{invalid, Error, Result};
 use crate::params::{Init, ParamBuilder};
+use crate::{batch_norm_train, channel_affine};
 
 /// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,26 +82,6 @@ impl RunningStats {
             let b = b.detach().flatten_all()?.to_dtype(dt)?;
             let new = ((r.as_tensor() * (1.0 - factor))? + (b * factor)?)?;
             r.set(&new)
-        };
-        upd(&self.mean, mean)?;
-        upd(&self.var, unbiased_var)
-    }
-
-    /// The same update from per-channel statistics given as f64 values.
-    pub(crate) fn update_from(
-        &self,
-        factor: f64,
-        mean: &[f64],
-        unbiased_var: &[f64],
-    ) -> candle_core::Result<()> {
-        let upd = |r: &Var, b: &[f64]| -> candle_core::Result<()> {
-            let old = r.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            let new: Vec<f64> = old
-                .iter()
-                .zip(b)
-                .map(|(o, v)| (1.0 - factor) * o + factor * v)
-                .collect();
-            r.set(&Tensor::from_vec(new, old.len(), r.device())?.to_dtype(r.dtype())?)
         };
         upd(&self.mean, mean)?;
         upd(&self.var, unbiased_var)
@@ -223,43 +203,42 @@ impl ModuleT for BatchNorm {
             self.channels,
             None,
         )?;
-        let c = self.channels;
-        let vec_of = |t: &Tensor| t.to_dtype(DType::F64)?.to_vec1::<f64>();
-        let (mean, var, batch_stats) = match (&self.stats, train) {
-            (Some(s), false) => (
-                vec_of(s.mean.as_tensor())?,
-                vec_of(s.var.as_tensor())?,
-                false,
-            ),
+        match (&self.stats, train) {
+            (Some(s), false) => {
+                // Running statistics: one fused per-channel affine map x·a + b, with
+                // a = weight/√(var + eps) and b = bias − mean·a (differentiable in weight/bias).
+                let inv = (s.var.as_tensor().detach() + self.cfg.eps)?
+                    .sqrt()?
+                    .recip()?;
+                let a = match &self.weight {
+                    Some(w) => (w * &inv)?,
+                    None => inv,
+                };
+                let shift = (s.mean.as_tensor().detach() * &a)?.neg()?;
+                let shift = match &self.bias {
+                    Some(b) => (b + shift)?,
+                    None => shift,
+                };
+                Ok(channel_affine(x, Some(&a), Some(&shift))?)
+            }
             (stats, _) => {
-                let count = x.elem_count() / c;
-                if count < 2 {
-                    return Err(invalid(
-                        "BatchNorm",
-                        format!("`{}`: expected more than 1 value per channel when using batch statistics, got input shape {:?}", self.name, x.dims()),
-                    )
-                    .into());
-                }
-                let (mean, var) = batch_norm::channel_stats(x)?;
+                let out =
+                    batch_norm_train(x, self.weight.as_ref(), self.bias.as_ref(), self.cfg.eps)
+                        .map_err(|e| match e {
+                            Error::InvalidArgument { msg, .. } => {
+                                invalid("BatchNorm", format!("`{}`: {msg}", self.name))
+                            }
+                            other => other,
+                        })?;
                 if let (true, Some(s)) = (train, stats) {
+                    let count = x.elem_count() / self.channels;
                     let nb = s.count_batch()?;
                     let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
-                    let unbiased: Vec<f64> = var
-                        .iter()
-                        .map(|v| v * count as f64 / (count - 1) as f64)
-                        .collect();
-                    s.update_from(factor, &mean, &unbiased)?;
+                    let unbiased = (&out.var * (count as f64 / (count - 1) as f64))?;
+                    s.update(factor, &out.mean, &unbiased)?;
                 }
-                (mean, var, true)
+                Ok(out.y)
             }
-        };
-        let (w, b) = match (&self.weight, &self.bias) {
-            (Some(w), Some(b)) => (w.clone(), b.clone()),
-            _ => (
-                Tensor::ones(c, x.dtype(), x.device())?,
-                Tensor::zeros(c, x.dtype(), x.device())?,
-            ),
-        };
-        batch_norm::batch_norm(x, &w, &b, mean, &var, self.cfg.eps, batch_stats)
+        }
     }
 }
