@@ -213,7 +213,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         None => x.clone(),
     };
     let fwd = time_ms(o.warmup, o.reps, || {
-        net.forward_t(&x, false)?;
+        net.predict(&x)?;
         Ok(())
     })?;
     let rss_fwd = peak_rss_mib();
