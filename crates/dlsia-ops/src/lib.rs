@@ -28,6 +28,7 @@
 //! * `LayerNorm` (fused) has no backward and `binary_cross_entropy_with_logit` overflows: not
 //!   used by these layers (the losses crate owns a stable BCE).
 
+pub mod alloc;
 pub mod error;
 mod kernels;
 pub mod nn;
