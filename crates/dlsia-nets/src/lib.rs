@@ -6,7 +6,9 @@
 //! * [`TuNet`] — the tunable U-Net (`dlsia.core.networks.tunet.TUNet`);
 //! * [`TuNet3Plus`] — U-Net3+ with full-scale skip connections (`tunet3plus.TUNet3Plus`);
 //! * [`MsAutoencoder`] — the mixed-scale autoencoder (`msae.MSAE`), with [`Autoencoder`]'s
-//!   separate `encode`/`decode`.
+//!   separate `encode`/`decode`;
+//! * [`MsdNet`] — the mixed-scale dense network (`msdnet.MixedScaleDenseNetwork`), with a
+//!   stack operation whose memory grows linearly with depth.
 //!
 //! Every network implements [`Network`] (forward in train/eval mode, its [`Topology`], its
 //! [`ParamStore`](dlsia_ops::ParamStore)). A [`Topology`] is a serde enum tagged by
@@ -34,6 +36,7 @@ pub mod choices;
 pub mod error;
 pub mod model_dir;
 pub mod msae;
+pub mod msdnet;
 pub mod network;
 pub mod topology;
 pub mod tunet;
@@ -43,6 +46,7 @@ pub use choices::{Act, FinalAct, Norm, NormLayer};
 pub use error::{Error, Result};
 pub use model_dir::{load_model, load_weights, read_model_file, save_model, ModelFile};
 pub use msae::{MsAutoencoder, MsaeConfig};
+pub use msdnet::{MsdNet, MsdNetConfig};
 pub use network::{Autoencoder, Network};
 pub use topology::Topology;
 pub use tunet::{TuNet, TuNetConfig, UnetChannels};
