@@ -8,7 +8,9 @@
 //! * [`MsAutoencoder`] — the mixed-scale autoencoder (`msae.MSAE`), with [`Autoencoder`]'s
 //!   separate `encode`/`decode`;
 //! * [`MsdNet`] — the mixed-scale dense network (`msdnet.MixedScaleDenseNetwork`), with a
-//!   stack operation whose memory grows linearly with depth.
+//!   stack operation whose memory grows linearly with depth;
+//! * [`SmsNet`] — the sparse mixed-scale network built from a `dlsia-graph` graph
+//!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`).
 //!
 //! Every network implements [`Network`] (forward in train/eval mode, its [`Topology`], its
 //! [`ParamStore`](dlsia_ops::ParamStore)). A [`Topology`] is a serde enum tagged by
@@ -38,6 +40,7 @@ pub mod model_dir;
 pub mod msae;
 pub mod msdnet;
 pub mod network;
+pub mod smsnet;
 pub mod topology;
 pub mod tunet;
 pub mod tunet3plus;
@@ -48,6 +51,7 @@ pub use model_dir::{load_model, load_weights, read_model_file, save_model, Model
 pub use msae::{MsAutoencoder, MsaeConfig};
 pub use msdnet::{MsdNet, MsdNetConfig};
 pub use network::{Autoencoder, Network};
+pub use smsnet::{SmsNet, SmsNetConfig};
 pub use topology::Topology;
 pub use tunet::{TuNet, TuNetConfig, UnetChannels};
 pub use tunet3plus::{TuNet3Plus, TuNet3PlusConfig, Upsampling};

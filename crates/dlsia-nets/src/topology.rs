@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::msae::{MsAutoencoder, MsaeConfig};
 use crate::msdnet::{MsdNet, MsdNetConfig};
 use crate::network::Network;
+use crate::smsnet::{SmsNet, SmsNetConfig};
 use crate::tunet::{TuNet, TuNetConfig};
 use crate::tunet3plus::{dlsia_unused_prefixes, TuNet3Plus, TuNet3PlusConfig};
 
@@ -44,6 +45,9 @@ pub enum Topology {
     /// dlsia's `MixedScaleDenseNetwork`.
     #[serde(rename = "msdnet")]
     MsdNet(MsdNetConfig),
+    /// dlsia's `SMSNet` / `SMSNet3D` / `SMSNet1D`.
+    #[serde(rename = "smsnet")]
+    SmsNet(SmsNetConfig),
 }
 
 impl Topology {
@@ -54,6 +58,7 @@ impl Topology {
             Topology::TuNet3Plus(_) => "tunet3plus",
             Topology::MsAutoencoder(_) => "msae",
             Topology::MsdNet(_) => "msdnet",
+            Topology::SmsNet(_) => "smsnet",
         }
     }
 
@@ -64,6 +69,7 @@ impl Topology {
             Topology::TuNet3Plus(c) => c.validate(),
             Topology::MsAutoencoder(c) => c.validate(),
             Topology::MsdNet(c) => c.validate(),
+            Topology::SmsNet(c) => c.validate(),
         }
     }
 
@@ -74,6 +80,7 @@ impl Topology {
             Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::new(c, seed, device)?),
             Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::new(c, seed, device)?),
             Topology::MsdNet(c) => Box::new(MsdNet::new(c, seed, device)?),
+            Topology::SmsNet(c) => Box::new(SmsNet::new(c, seed, device)?),
         })
     }
 
@@ -82,7 +89,10 @@ impl Topology {
     pub fn ignored_weight_prefixes(&self) -> Vec<String> {
         match self {
             Topology::TuNet3Plus(c) => dlsia_unused_prefixes(c),
-            Topology::TuNet(_) | Topology::MsAutoencoder(_) | Topology::MsdNet(_) => vec![],
+            Topology::TuNet(_)
+            | Topology::MsAutoencoder(_)
+            | Topology::MsdNet(_)
+            | Topology::SmsNet(_) => vec![],
         }
     }
 }
