@@ -51,8 +51,8 @@ pub mod spec;
 
 pub use error::{Error, Result};
 pub use ops::{
-    batch_norm_train, channel_affine, conv, conv_transpose, max_pool, pad, softmax_channels,
-    upsample_nearest, upsample_nearest_scale, BatchNormOutput,
+    batch_norm_train, channel_affine, conv, conv_input_grad, conv_transpose, conv_weight_grad,
+    max_pool, pad, softmax_channels, upsample_nearest, upsample_nearest_scale, BatchNormOutput,
 };
 pub use padding::PaddingMode;
 pub use params::{Init, LoadOptions, ParamBuilder, ParamKind, ParamStore};
