@@ -12,6 +12,7 @@
 //! * Layers in [`nn`]: `Conv`, `ConvTranspose`, `MaxPool`, `Upsample`, `BatchNorm`,
 //!   `GroupNorm`, `InstanceNorm`, `Linear`, `Dropout`, `Activation`.
 //! * [`ParamStore`]/[`ParamBuilder`]: named, seeded parameters with strict safetensors I/O.
+//! * [`msd`]: the fused, memory-efficient mixed-scale dense block (memory linear in depth).
 //!
 //! ## Candle 0.11 defects routed around
 //!
@@ -29,6 +30,7 @@
 
 pub mod error;
 mod kernels;
+pub mod msd;
 pub mod nn;
 mod ops;
 pub mod padding;
