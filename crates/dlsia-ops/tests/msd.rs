@@ -386,6 +386,15 @@ fn agrees_with_the_network_built_from_plain_ops() {
             MsdSpec::cyclic(2, 1, 6, 1, 8).with_padding(PaddingMode::Zeros),
             vec![1, 1, 10, 70],
         ),
+        // Tall images: many bands, with reflected rows folding into the first and last band.
+        (
+            MsdSpec::cyclic(2, 1, 6, 1, 3).with_padding(PaddingMode::Symmetric),
+            vec![1, 1, 40, 12],
+        ),
+        (
+            MsdSpec::cyclic(3, 1, 3, 1, 3).with_padding(PaddingMode::Reflect),
+            vec![1, 1, 4, 30, 9],
+        ),
     ];
     for (i, (spec, xs)) in cases.into_iter().enumerate() {
         let block = MsdBlock::new(spec).unwrap();

@@ -9,7 +9,7 @@
 
 use super::backward::{BwdPhase, GradPad};
 use super::buf::Shared;
-use super::forward::FwdPhase;
+use super::forward::{FwdPhase, Start};
 use super::geom::Geom;
 use super::norm::{self, Planes, Stats};
 use super::simd::{Float, Level};
@@ -78,7 +78,7 @@ pub(crate) fn forward<T: Float>(
                 weights,
                 c0: 0,
                 c1: g.layer_prefix(i0),
-                init: Some(bu.iter().map(|u| params[u.channel - cin]).collect()),
+                start: Start::Values(bu.iter().map(|u| params[u.channel - cin]).collect()),
                 relu: false,
             }
             .run(level);
@@ -98,7 +98,7 @@ pub(crate) fn forward<T: Float>(
                     weights,
                     c0,
                     c1,
-                    init: None,
+                    start: Start::Output,
                     relu: norm.is_none(),
                 }
                 .run(level);
@@ -160,7 +160,7 @@ pub(crate) fn backward<T: Float>(
                 weights,
                 c0: 0,
                 c1: g.layer_prefix(i1 - 1),
-                init: Some(bu.iter().map(|u| params[u.channel - cin]).collect()),
+                start: Start::Values(bu.iter().map(|u| params[u.channel - cin]).collect()),
                 relu: false,
             }
             .run(level);

@@ -4,22 +4,17 @@
 use std::collections::BTreeMap;
 
 use super::config::MsdSpec;
-use super::plan::{AxisPlan, ColumnPad, Pairs};
+use super::plan::{AxisPlan, Slab};
 use crate::error::Result;
 use crate::kernels::to3;
 
 /// Index plans of one dilation.
 #[derive(Debug, Clone)]
 pub(crate) struct DilationPlan {
-    /// Depth axis.
+    /// Depth axis lists.
     pub d: AxisPlan,
-    /// Height axis.
-    pub h: AxisPlan,
-    /// Column offset of every column tap, inside the padded row.
-    pub col_shift: Vec<usize>,
-    /// Column offset of every column tap for the adjoint: where tap `t` of padded-gradient row
-    /// element `e` reads in a row padded by `2·pad`.
-    pub adj_shift: Vec<usize>,
+    /// Flat slab offset of every `(row tap, column tap)` pair, `th·kw + tw`.
+    pub hw: Vec<isize>,
 }
 
 /// One new channel ("unit") of the block.
@@ -52,8 +47,8 @@ pub(crate) struct Geom {
     pub units: Vec<Unit>,
     /// One plan per distinct dilation.
     pub plans: Vec<DilationPlan>,
-    /// Column padding (the largest reach of any dilation, clamped to the row length).
-    pub col: ColumnPad,
+    /// Padded layout of a slice.
+    pub slab: Slab,
 }
 
 impl Geom {
@@ -63,27 +58,34 @@ impl Geom {
         spec.validate()?;
         spec.check_spatial(dims)?;
         let size = to3(dims, 1);
-        let k = spec.kernel_size;
-        let kernel = to3(&vec![k; spec.ndim], 1);
-        let col = ColumnPad::new(size[2], spec.max_reach(), spec.padding);
+        let kernel = to3(&vec![spec.kernel_size; spec.ndim], 1);
+        let slab = Slab::new(
+            size[1],
+            size[2],
+            spec.max_reach(),
+            kernel[1] > 1,
+            spec.padding,
+        );
         let mut index: BTreeMap<usize, usize> = BTreeMap::new();
         let mut plans = Vec::new();
-        let taps = kernel.iter().product::<usize>();
+        let taps: usize = kernel.iter().product();
         let mut units = Vec::with_capacity(spec.dilations.len());
         let mut w_off = 0;
         for (u, &dil) in spec.dilations.iter().enumerate() {
             let plan = *index.entry(dil).or_insert_with(|| {
-                let col_shift = (0..kernel[2])
-                    .map(|t| (col.pad as isize + col.offset(t, kernel[2], dil)) as usize)
-                    .collect();
-                let adj_shift = (0..kernel[2])
-                    .map(|t| (col.pad as isize - col.offset(t, kernel[2], dil)) as usize)
-                    .collect();
+                let off = |t: usize, k: usize| (t as isize - (k / 2) as isize) * dil as isize;
+                let mut hw = Vec::with_capacity(kernel[1] * kernel[2]);
+                for th in 0..kernel[1] {
+                    for tw in 0..kernel[2] {
+                        hw.push(slab.tap(
+                            slab.clamp_h(off(th, kernel[1])),
+                            slab.clamp_w(off(tw, kernel[2])),
+                        ));
+                    }
+                }
                 plans.push(DilationPlan {
                     d: AxisPlan::new(size[0], kernel[0], dil, spec.padding),
-                    h: AxisPlan::new(size[1], kernel[1], dil, spec.padding),
-                    col_shift,
-                    adj_shift,
+                    hw,
                 });
                 plans.len() - 1
             });
@@ -104,7 +106,7 @@ impl Geom {
             channels: spec.out_channels(),
             units,
             plans,
-            col,
+            slab,
         })
     }
 
@@ -112,13 +114,17 @@ impl Geom {
     pub(crate) fn plane(&self) -> usize {
         self.size.iter().product()
     }
-    /// Rows of one plane (`D·H`).
-    pub(crate) fn rows(&self) -> usize {
-        self.size[0] * self.size[1]
+    /// Elements of one depth slice.
+    pub(crate) fn slice(&self) -> usize {
+        self.size[1] * self.size[2]
     }
     /// Taps of one kernel.
     pub(crate) fn taps(&self) -> usize {
         self.kernel.iter().product()
+    }
+    /// Taps of the row and column axes (`kh·kw`).
+    pub(crate) fn hw_taps(&self) -> usize {
+        self.kernel[1] * self.kernel[2]
     }
     /// Length of the packed weight vector.
     pub(crate) fn weight_len(&self) -> usize {
@@ -134,30 +140,5 @@ impl Geom {
     /// Input channels of layer `i`.
     pub(crate) fn layer_prefix(&self, i: usize) -> usize {
         self.spec.in_channels + i * self.spec.width
-    }
-
-    /// Calls `f(source row, kernel row index)` for every source row read by output row `r`.
-    #[inline]
-    pub(crate) fn for_fwd_rows(&self, plan: usize, r: usize, mut f: impl FnMut(usize, usize)) {
-        let p = &self.plans[plan];
-        let (h, kh) = (self.size[1], self.kernel[1]);
-        rows_of(&p.d.fwd[r / h], &p.h.fwd[r % h], h, kh, &mut f);
-    }
-
-    /// Calls `f(output row, kernel row index)` for every output row that reads source row `r`.
-    #[inline]
-    pub(crate) fn for_adj_rows(&self, plan: usize, r: usize, mut f: impl FnMut(usize, usize)) {
-        let p = &self.plans[plan];
-        let (h, kh) = (self.size[1], self.kernel[1]);
-        rows_of(&p.d.adj[r / h], &p.h.adj[r % h], h, kh, &mut f);
-    }
-}
-
-#[inline]
-fn rows_of(d: &Pairs, h: &Pairs, hn: usize, kh: usize, f: &mut impl FnMut(usize, usize)) {
-    for &(sd, td) in d {
-        for &(sh, th) in h {
-            f(sd * hn + sh, td * kh + th);
-        }
     }
 }

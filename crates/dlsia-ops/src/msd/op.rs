@@ -18,7 +18,7 @@ use crate::ops::{check_float, expect_dims, with_real};
 const OP: &str = "MsdBlock";
 
 /// Layers per pass used unless [`MsdBlock::with_layers_per_pass`] says otherwise.
-pub const DEFAULT_LAYERS_PER_PASS: usize = 4;
+pub const DEFAULT_LAYERS_PER_PASS: usize = 8;
 
 /// Where the normalisation takes its statistics from.
 #[derive(Debug, Clone, Copy)]
