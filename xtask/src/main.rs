@@ -1,6 +1,11 @@
 //! Developer commands for the workspace, run as `cargo xtask <command>`.
 //!
 //! * `ci`: what `.ci/run` does (format check, clippy with warnings denied, the test suite).
+//! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
+//! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
+
+mod bench_nets;
+mod bench_ops;
 
 use std::process::Command;
 
@@ -34,12 +39,28 @@ fn ci() -> Result<()> {
     run("cargo", &["test", "--workspace"])
 }
 
+/// The command list printed on a usage error.
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci           format check, clippy -D warnings, tests
+  bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
+  bench ops    dlsia-ops kernels vs PyTorch (2 threads)";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("nets") => bench_nets::run(&args[2..]),
+            Some("ops") => bench_ops::run(&args[2..]),
+            _ => {
+                eprintln!("{USAGE}");
+                bail!("unknown or missing bench suite")
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci     format check, clippy -D warnings, tests");
+            eprintln!("{USAGE}");
             bail!("unknown or missing command")
         }
     }

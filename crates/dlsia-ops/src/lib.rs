@@ -6,7 +6,8 @@
 //! `state_dict` names.
 //!
 //! * Functional ops ([`conv`], [`conv_transpose`], [`max_pool`], [`upsample_nearest`],
-//!   [`upsample_nearest_scale`], [`pad`], [`softmax_channels`]) on `(N, C, spatial…)` tensors
+//!   [`upsample_nearest_scale`], [`pad`], [`softmax_channels`], [`channel_affine`],
+//!   [`batch_norm_train`]) on `(N, C, spatial…)` tensors
 //!   with 1, 2 or 3 spatial axes, f32 or f64, per-axis geometry ([`ConvSpec`],
 //!   [`ConvTransposeSpec`]).
 //! * Layers in [`nn`]: `Conv`, `ConvTranspose`, `MaxPool`, `Upsample`, `BatchNorm`,
@@ -28,6 +29,7 @@
 //! * `LayerNorm` (fused) has no backward and `binary_cross_entropy_with_logit` overflows: not
 //!   used by these layers (the losses crate owns a stable BCE).
 
+pub mod alloc;
 pub mod error;
 mod kernels;
 pub mod msd;
@@ -39,7 +41,8 @@ pub mod spec;
 
 pub use error::{Error, Result};
 pub use ops::{
-    conv, conv_transpose, max_pool, pad, softmax_channels, upsample_nearest, upsample_nearest_scale,
+    batch_norm_train, channel_affine, conv, conv_transpose, max_pool, pad, softmax_channels,
+    upsample_nearest, upsample_nearest_scale, BatchNormOutput,
 };
 pub use padding::PaddingMode;
 pub use params::{Init, LoadOptions, ParamBuilder, ParamKind, ParamStore};

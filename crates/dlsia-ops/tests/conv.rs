@@ -177,6 +177,27 @@ fn conv2d_depthwise_pointwise_and_few_outputs() {
 }
 
 #[test]
+fn conv_wide_rows_exercise_every_register_block() {
+    // Output-channel counts 1..=11 cover every block size of the f32 direct kernels (6 + r),
+    // rows of 70 columns cover the wide, narrow and masked column tiles.
+    for (co, ci) in [(1, 3), (2, 2), (3, 4), (5, 2), (7, 3), (11, 2)] {
+        let mut g = geo(2, ci, co, 1, [1, 5, 70], [1, 3, 5]);
+        g.pad = [0, 1, 3];
+        g.dil = [1, 1, 2];
+        conv_case(&format!("wide rows {ci}->{co}"), g, 2);
+    }
+    let mut g = geo(1, 2, 9, 1, [3, 4, 37], [2, 3, 3]);
+    g.pad = [1, 1, 1];
+    g.dil = [2, 1, 1];
+    conv_case("3d wide rows 2->9", g, 3);
+    // Kernel wider than the row's interior: every column is a border column.
+    let mut g = geo(1, 2, 3, 1, [1, 4, 6], [1, 3, 5]);
+    g.pad = [0, 1, 4];
+    g.dil = [1, 1, 2];
+    conv_case("all-border row", g, 2);
+}
+
+#[test]
 fn conv3d_per_axis_geometry() {
     let mut g = geo(2, 3, 4, 1, [7, 6, 5], [3, 2, 3]);
     g.stride = [2, 1, 1];

@@ -173,6 +173,81 @@ fn max_pool_matches_naive_in_1d_2d_3d() {
         [1, 1, 2],
         [0, 0, 1],
     );
+    // Rows of 19 windows: the 8-wide vector path plus a tail.
+    pool_case(
+        "2d k2 s2 wide",
+        2,
+        2,
+        2,
+        [1, 6, 39],
+        [1, 2, 2],
+        [1, 2, 2],
+        [0; 3],
+    );
+    pool_case(
+        "3d k2 s2 wide",
+        3,
+        1,
+        2,
+        [4, 4, 36],
+        [2, 2, 2],
+        [2, 2, 2],
+        [0; 3],
+    );
+    pool_case(
+        "2d k(3,2) s(3,2) wide",
+        2,
+        1,
+        2,
+        [1, 7, 40],
+        [1, 3, 2],
+        [1, 3, 2],
+        [0; 3],
+    );
+}
+
+#[test]
+fn max_pool_vector_path_ties_and_nan() {
+    // 2 rows × 40 columns, windows 2×2: ties everywhere except a few, one NaN window.
+    let mut v = vec![1f32; 80];
+    v[43] = 2.0; // window 1 (cols 2,3), second row: the maximum
+    v[10] = f32::NAN; // window 5
+    v[11] = 7.0;
+    let x =
+        candle_core::Var::from_tensor(&Tensor::from_vec(v, (1, 1, 2, 40), &Device::Cpu).unwrap())
+            .unwrap();
+    let y = max_pool(x.as_tensor(), &[2, 2], &[2, 2], &[0, 0]).unwrap();
+    let yv = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(yv[1], 2.0);
+    assert!(yv[5].is_nan());
+    assert!(yv
+        .iter()
+        .enumerate()
+        .all(|(i, &a)| i == 1 || i == 5 || a == 1.0));
+    let g = y.sum_all().unwrap().backward().unwrap();
+    let gx = g
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    for w in 0..20 {
+        let winner = match w {
+            1 => 43,
+            5 => 10,
+            _ => 2 * w, // all ties: the first element in scan order
+        };
+        for (i, &gv) in gx.iter().enumerate() {
+            if i % 40 / 2 == w {
+                assert_eq!(
+                    gv,
+                    if i == winner { 1.0 } else { 0.0 },
+                    "window {w} element {i}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -106,7 +106,7 @@ impl ConvGeom {
 
 /// `y = conv(x, w)`: `x` is `n × c_in × input`, `w` is `c_out × c_in/g × kernel`.
 pub(crate) fn forward<T: Real>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
-    let mut y = vec![T::ZERO; g.n * g.c_out * volume(&g.output)];
+    let mut y = super::zeroed::<T>(g.n * g.c_out * volume(&g.output));
     g.forward_corr()
         .run(g.n, x, w, &mut y, &Placement::dense(g.output));
     y
@@ -114,7 +114,7 @@ pub(crate) fn forward<T: Real>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
 
 /// The input gradient `dx` for the output gradient `dy` (the transposed convolution of `dy`).
 pub(crate) fn data_grad<T: Real>(g: &ConvGeom, dy: &[T], w: &[T]) -> Vec<T> {
-    let mut dx = vec![T::ZERO; g.n * g.c_in * volume(&g.input)];
+    let mut dx = super::zeroed::<T>(g.n * g.c_in * volume(&g.input));
     let (cig, cog) = (g.c_in / g.groups, g.c_out / g.groups);
     let kvol = g.kernel_volume();
     for rd in 0..g.stride[0] {

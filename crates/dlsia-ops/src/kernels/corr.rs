@@ -236,6 +236,18 @@ impl Corr {
         }
         let dense = self.is_dense(place);
         let pointwise = self.is_pointwise();
+        #[cfg(target_arch = "x86_64")]
+        if dense && !pointwise {
+            if let (Some(x), Some(a), Some(d)) = (
+                super::as_f32(input),
+                super::as_f32(a),
+                super::as_f32_mut(dst),
+            ) {
+                if super::direct::run(self, n, x, a, d) {
+                    return;
+                }
+            }
+        }
         let tl = self.tile_len::<T>(n * self.groups);
         let tiles = out_plane.div_ceil(tl);
         let jobs = n * self.groups * tiles;
@@ -312,11 +324,23 @@ impl Corr {
         debug_assert_eq!(input.len(), n * self.groups * self.ci * in_plane);
         debug_assert_eq!(dy.len(), n * self.groups * co * out_plane);
         debug_assert_eq!(dw.len(), self.groups * co * k);
+        let pointwise = self.is_pointwise();
+        #[cfg(target_arch = "x86_64")]
+        if !pointwise {
+            if let (Some(x), Some(g), Some(d)) = (
+                super::as_f32(input),
+                super::as_f32(dy),
+                super::as_f32_mut(dw),
+            ) {
+                if super::direct::weight_grad(self, n, x, g, d) {
+                    return;
+                }
+            }
+        }
         dw.fill(T::ZERO);
         if out_plane == 0 || n == 0 || co == 0 {
             return;
         }
-        let pointwise = self.is_pointwise();
         let tl = self.tile_len::<T>(n * self.groups);
         let tiles = out_plane.div_ceil(tl);
         let jobs = n * self.groups * tiles;

@@ -4,8 +4,11 @@
 //! leading spatial axes have length 1 (kernel 1, stride 1, no padding). Each operation keeps its
 //! CPU kernel in a function of its own so that a CUDA version can be added beside it.
 
+pub(crate) mod channel;
 pub(crate) mod conv_gemm;
 pub(crate) mod corr;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod direct;
 pub(crate) mod matmul;
 pub(crate) mod pool;
 pub(crate) mod remap;
@@ -83,6 +86,45 @@ pub(crate) fn slice_of<'a, T: WithDType>(
         Some((a, b)) => Ok(&data[a..b]),
         None => candle_core::bail!("{op}: input is not contiguous (internal error: the op wrapper makes inputs contiguous)"),
     }
+}
+
+/// `s` as `&[f32]` if `T` is `f32` (for the f32-only SIMD kernels).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&mut [f32]` if `T` is `f32`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
+/// A zeroed output buffer of `n` elements. Large buffers are marked for transparent huge pages
+/// (where the kernel offers them on request), so that filling them costs a few page faults
+/// instead of one per 4 KiB.
+pub(crate) fn zeroed<T: Real>(n: usize) -> Vec<T> {
+    let v = vec![T::ZERO; n];
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes >= 2 * HUGE {
+            let start = v.as_ptr() as usize;
+            let lo = start.next_multiple_of(HUGE);
+            let hi = (start + bytes) / HUGE * HUGE;
+            if hi > lo {
+                // SAFETY: [lo, hi) lies inside the buffer's allocation; MADV_HUGEPAGE only
+                // changes how future faults are served and cannot invalidate the contents.
+                unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
+            }
+        }
+    }
+    v
 }
 
 /// Number of worker threads the kernels plan for.

@@ -65,13 +65,85 @@ impl PoolGeom {
         }
         (arg, best)
     }
+
+    /// Non-overlapping windows without padding (kernel = stride, the U-Net case).
+    fn is_tiled(&self) -> bool {
+        self.kernel == self.stride && self.pad == [0; 3]
+    }
+
+    /// For output row `(od, oh)` of a tiled pooling: the winner's value and its index within
+    /// the plane for every output column, scanning windows in PyTorch's order.
+    #[inline]
+    #[allow(clippy::needless_range_loop)]
+    fn tiled_row<T: Real>(&self, xp: &[T], od: usize, oh: usize, val: &mut [T], arg: &mut [u32]) {
+        let [kd, kh, kw] = self.kernel;
+        let (ih, iw) = (self.input[1], self.input[2]);
+        #[cfg(target_arch = "x86_64")]
+        if kw == 2 && super::direct::available() {
+            if let (Some(xp), Some(val)) = (super::as_f32(xp), super::as_f32_mut(val)) {
+                let rows: Vec<usize> = (0..kd)
+                    .flat_map(|a| (0..kh).map(move |b| ((od * kd + a) * ih + oh * kh + b) * iw))
+                    .collect();
+                // SAFETY: AVX2 checked; every row holds at least 2·val.len() elements.
+                unsafe { pair_rows_avx2(xp, &rows, val, arg) };
+                return;
+            }
+        }
+        val.fill(T::NEG_INFINITY);
+        let mut first = true;
+        for a in 0..kd {
+            for b in 0..kh {
+                let row = ((od * kd + a) * ih + oh * kh + b) * iw;
+                let src = &xp[row..row + iw];
+                for c in 0..kw {
+                    let n = val.len();
+                    let src = &src[c..c + (n - 1) * kw + 1];
+                    let base = (row + c) as u32;
+                    if first {
+                        for ow in 0..n {
+                            val[ow] = src[ow * kw];
+                            arg[ow] = base + (ow * kw) as u32;
+                        }
+                    } else {
+                        // First maximum wins, a NaN always replaces (PyTorch's CPU rule);
+                        // branch-free so that the loop vectorises.
+                        for ow in 0..n {
+                            let x = src[ow * kw];
+                            let v = val[ow];
+                            #[allow(clippy::eq_op)]
+                            let take = (x > v) | (x != x);
+                            val[ow] = if take { x } else { v };
+                            arg[ow] = if take {
+                                base + (ow * kw) as u32
+                            } else {
+                                arg[ow]
+                            };
+                        }
+                    }
+                    first = false;
+                }
+            }
+        }
+    }
 }
 
 /// `y = max_pool(x)`; `x` is `n·c` planes of `input`.
 pub(crate) fn forward<T: Real>(g: &PoolGeom, x: &[T]) -> Vec<T> {
     let (ip, op) = (volume(&g.input), volume(&g.output));
-    let mut y = vec![T::ZERO; g.n * g.c * op];
+    let mut y = super::zeroed::<T>(g.n * g.c * op);
     if op == 0 {
+        return y;
+    }
+    if g.is_tiled() && ip <= i32::MAX as usize {
+        let ow = g.output[2];
+        y.par_chunks_mut(op)
+            .zip(x.par_chunks(ip))
+            .for_each(|(yp, xp)| {
+                let mut arg = vec![0u32; ow];
+                for (r, yrow) in yp.chunks_mut(ow).enumerate() {
+                    g.tiled_row(xp, r / g.output[1], r % g.output[1], yrow, &mut arg);
+                }
+            });
         return y;
     }
     y.par_chunks_mut(op)
@@ -93,8 +165,24 @@ pub(crate) fn forward<T: Real>(g: &PoolGeom, x: &[T]) -> Vec<T> {
 /// The input gradient of [`forward`] for the output gradient `dy`.
 pub(crate) fn backward<T: Real>(g: &PoolGeom, x: &[T], dy: &[T]) -> Vec<T> {
     let (ip, op) = (volume(&g.input), volume(&g.output));
-    let mut dx = vec![T::ZERO; g.n * g.c * ip];
+    let mut dx = super::zeroed::<T>(g.n * g.c * ip);
     if op == 0 || ip == 0 {
+        return dx;
+    }
+    if g.is_tiled() && ip <= i32::MAX as usize {
+        let ow = g.output[2];
+        dx.par_chunks_mut(ip)
+            .zip(x.par_chunks(ip).zip(dy.par_chunks(op)))
+            .for_each(|(dxp, (xp, dyp))| {
+                let (mut val, mut arg) = (vec![T::ZERO; ow], vec![0u32; ow]);
+                for (r, dyrow) in dyp.chunks(ow).enumerate() {
+                    g.tiled_row(xp, r / g.output[1], r % g.output[1], &mut val, &mut arg);
+                    // Windows do not overlap: each input receives at most one gradient.
+                    for (&i, &d) in arg.iter().zip(dyrow) {
+                        dxp[i as usize] = d;
+                    }
+                }
+            });
         return dx;
     }
     dx.par_chunks_mut(ip)
@@ -112,4 +200,74 @@ pub(crate) fn backward<T: Real>(g: &PoolGeom, x: &[T], dy: &[T]) -> Vec<T> {
             }
         });
     dx
+}
+
+/// The tiled-row scan for windows two columns wide, 8 outputs at a time: `rows` are the
+/// plane offsets of the window rows in scan order; for each output column the first maximum
+/// (or last NaN) over the rows' column pairs, and its plane index.
+///
+/// # Safety
+/// AVX2 available; each row offset addresses at least `2·val.len()` elements of `xp`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pair_rows_avx2(xp: &[f32], rows: &[usize], val: &mut [f32], arg: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let n = val.len();
+    let full = n / 8 * 8;
+    let two = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    for o in (0..full).step_by(8) {
+        let mut v = _mm256_setzero_ps();
+        let mut idx = _mm256_setzero_si256();
+        for (r, &row) in rows.iter().enumerate() {
+            // SAFETY: 16 elements from row + 2·o are inside the row.
+            let (a, b) = unsafe {
+                let p = xp.as_ptr().add(row + 2 * o);
+                (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+            };
+            let ev = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                _mm256_shuffle_ps::<0b10_00_10_00>(a, b),
+            )));
+            let od = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                _mm256_shuffle_ps::<0b11_01_11_01>(a, b),
+            )));
+            let base = _mm256_add_epi32(_mm256_set1_epi32((row + 2 * o) as i32), two);
+            for (c, x) in [ev, od].into_iter().enumerate() {
+                let xi = _mm256_add_epi32(base, _mm256_set1_epi32(c as i32));
+                if r == 0 && c == 0 {
+                    v = x;
+                    idx = xi;
+                } else {
+                    let take = _mm256_or_ps(
+                        _mm256_cmp_ps::<_CMP_GT_OQ>(x, v),
+                        _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x),
+                    );
+                    v = _mm256_blendv_ps(v, x, take);
+                    idx = _mm256_castps_si256(_mm256_blendv_ps(
+                        _mm256_castsi256_ps(idx),
+                        _mm256_castsi256_ps(xi),
+                        take,
+                    ));
+                }
+            }
+        }
+        // SAFETY: outputs o..o+8 exist.
+        unsafe {
+            _mm256_storeu_ps(val.as_mut_ptr().add(o), v);
+            _mm256_storeu_si256(arg.as_mut_ptr().add(o).cast(), idx);
+        }
+    }
+    for o in full..n {
+        let mut first = true;
+        for &row in rows {
+            for c in 0..2 {
+                let i = row + 2 * o + c;
+                let x = xp[i];
+                if first || x > val[o] || x.is_nan() {
+                    val[o] = x;
+                    arg[o] = i as u32;
+                }
+                first = false;
+            }
+        }
+    }
 }

@@ -34,7 +34,7 @@ impl Remap {
 pub(crate) fn gather<T: Real>(r: &Remap, x: &[T]) -> Vec<T> {
     let (ip, out) = (volume(&r.input), r.output());
     let op = volume(&out);
-    let mut y = vec![T::ZERO; r.planes * op];
+    let mut y = super::zeroed::<T>(r.planes * op);
     if op == 0 || ip == 0 {
         return y;
     }
@@ -64,7 +64,7 @@ pub(crate) fn gather<T: Real>(r: &Remap, x: &[T]) -> Vec<T> {
 pub(crate) fn scatter_add<T: Real>(r: &Remap, dy: &[T]) -> Vec<T> {
     let (ip, out) = (volume(&r.input), r.output());
     let op = volume(&out);
-    let mut dx = vec![T::ZERO; r.planes * ip];
+    let mut dx = super::zeroed::<T>(r.planes * ip);
     if op == 0 || ip == 0 {
         return dx;
     }

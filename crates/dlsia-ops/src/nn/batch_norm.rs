@@ -4,8 +4,9 @@ use candle_core::{DType, ModuleT, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::{check_input, per_channel};
-use crate::error::{invalid, Result};
+use crate::error::{invalid, Error, Result};
 use crate::params::{Init, ParamBuilder};
+use crate::{batch_norm_train, channel_affine};
 
 /// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -202,46 +203,42 @@ impl ModuleT for BatchNorm {
             self.channels,
             None,
         )?;
-        let rank = x.rank();
-        let c = self.channels;
-        let (mean, var) = match (&self.stats, train) {
-            (Some(s), false) => (
-                per_channel(s.mean.as_tensor(), rank)?,
-                per_channel(s.var.as_tensor(), rank)?,
-            ),
+        match (&self.stats, train) {
+            (Some(s), false) => {
+                // Running statistics: one fused per-channel affine map x·a + b, with
+                // a = weight/√(var + eps) and b = bias − mean·a (differentiable in weight/bias).
+                let inv = (s.var.as_tensor().detach() + self.cfg.eps)?
+                    .sqrt()?
+                    .recip()?;
+                let a = match &self.weight {
+                    Some(w) => (w * &inv)?,
+                    None => inv,
+                };
+                let shift = (s.mean.as_tensor().detach() * &a)?.neg()?;
+                let shift = match &self.bias {
+                    Some(b) => (b + shift)?,
+                    None => shift,
+                };
+                Ok(channel_affine(x, Some(&a), Some(&shift))?)
+            }
             (stats, _) => {
-                let count = x.elem_count() / c;
-                if count < 2 {
-                    return Err(invalid(
-                        "BatchNorm",
-                        format!("`{}`: expected more than 1 value per channel when using batch statistics, got input shape {:?}", self.name, x.dims()),
-                    )
-                    .into());
-                }
-                let n = x.dim(0)?;
-                let x3 = x.reshape((n, c, count / n))?;
-                let mean = x3.mean_keepdim(2)?.mean_keepdim(0)?;
-                let var = x3
-                    .broadcast_sub(&mean)?
-                    .sqr()?
-                    .mean_keepdim(2)?
-                    .mean_keepdim(0)?;
+                let out =
+                    batch_norm_train(x, self.weight.as_ref(), self.bias.as_ref(), self.cfg.eps)
+                        .map_err(|e| match e {
+                            Error::InvalidArgument { msg, .. } => {
+                                invalid("BatchNorm", format!("`{}`: {msg}", self.name))
+                            }
+                            other => other,
+                        })?;
                 if let (true, Some(s)) = (train, stats) {
+                    let count = x.elem_count() / self.channels;
                     let nb = s.count_batch()?;
                     let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
-                    let unbiased = (&var * (count as f64 / (count - 1) as f64))?;
-                    s.update(factor, &mean, &unbiased)?;
+                    let unbiased = (&out.var * (count as f64 / (count - 1) as f64))?;
+                    s.update(factor, &out.mean, &unbiased)?;
                 }
-                (per_channel(&mean, rank)?, per_channel(&var, rank)?)
+                Ok(out.y)
             }
-        };
-        normalize(
-            x,
-            &mean,
-            &var,
-            self.cfg.eps,
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-        )
+        }
     }
 }

@@ -5,12 +5,14 @@
 //! kernel. Gradients flow through Candle's autograd (`Tensor::backward`). Supported dtypes are
 //! f32 and f64, on the CPU (a `cuda_fwd` can be added to each op beside its `cpu_fwd`).
 
+mod channel;
 mod conv;
 mod conv_transpose;
 mod pool;
 mod remap;
 mod softmax;
 
+pub use channel::{batch_norm_train, channel_affine, BatchNormOutput};
 pub use conv::conv;
 pub use conv_transpose::conv_transpose;
 pub use pool::max_pool;
@@ -78,7 +80,8 @@ pub(crate) fn check_float(op: &'static str, t: &Tensor, other: Option<&Tensor>) 
     Ok(())
 }
 
-/// Adds a per-channel bias `(C,)` to an `(N, C, …)` tensor.
+/// Adds a per-channel bias `(C,)` to an `(N, C, …)` tensor (fused backward: see
+/// [`channel_affine`]).
 pub(crate) fn add_channel_bias(
     op: &'static str,
     y: Tensor,
@@ -94,9 +97,7 @@ pub(crate) fn add_channel_bias(
         });
     }
     check_float(op, &y, Some(b))?;
-    let mut shape = vec![1usize; y.rank()];
-    shape[1] = c;
-    Ok(y.broadcast_add(&b.reshape(shape)?)?)
+    channel_affine(&y, None, Some(b))
 }
 
 /// Runs `$body` with `$t` bound to the element type of a `CpuStorage` (f32 or f64).

@@ -1,0 +1,307 @@
+//! MSAE: dlsia's mixed-scale convolutional autoencoder (`dlsia.core.networks.msae.MSAE`), the
+//! network of the shape-clustering workflow, weight-compatible in 2-D (3-D is an extension).
+//!
+//! Encoder: `depth` blocks `network_operator_sequence.i = Seq(MixedScaleWide, MaxPool 2)`, then
+//! `final_operator = Linear(C·Y·X → latent)`. A `MixedScaleWide(in → out)` runs `max_dilation`
+//! parallel stacks `"Dilation d"` of `ms_depth × [conv 3×3 dilation d → ReLU → BatchNorm]` (in
+//! that order) and merges their concatenation with a 1×1 convolution `aggregate`. Decoder:
+//! `first_operator = Linear(latent → C·Y·X)`, reshape, then for each level from the deepest up
+//! `Seq(ConvTranspose 2×2 stride 2, MixedScaleWide)`, back to the input's channels.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use dlsia_nets::{Autoencoder, MsAutoencoder, MsaeConfig, Network};
+//!
+//! let net = MsAutoencoder::new(&MsaeConfig::new(&[1, 16, 16], 2, 4, 2.0, 3, 2, 1), 0, &Device::Cpu)?;
+//! let x = Tensor::zeros((5, 1, 16, 16), DType::F32, &Device::Cpu)?;
+//! let z = net.encode(&x, false)?;
+//! assert_eq!(z.dims(), &[5, 3]);
+//! assert_eq!(net.decode(&z, false)?.dims(), &[5, 1, 16, 16]);
+//! # Ok::<(), dlsia_nets::Error>(())
+//! ```
+
+mod config;
+
+pub use config::MsaeConfig;
+
+use candle_core::{Device, Module, ModuleT, Tensor};
+use dlsia_ops::nn::{Activation, BatchNorm, Conv, ConvTranspose, Linear};
+use dlsia_ops::{conv_transpose, max_pool, ConvSpec, ConvTransposeSpec, ParamBuilder, ParamStore};
+
+use crate::blocks::output_padding;
+use crate::error::{input_error, Result};
+use crate::network::{Autoencoder, Network};
+use crate::topology::Topology;
+use config::NET;
+
+/// dlsia's `single_stack`: `depth × [conv(dilation d) → ReLU → BatchNorm]` under `ops`.
+#[derive(Debug, Clone)]
+struct SingleStack {
+    layers: Vec<(Conv, BatchNorm)>,
+}
+
+impl SingleStack {
+    fn new(
+        pb: &ParamBuilder,
+        nd: usize,
+        cin: usize,
+        cout: usize,
+        depth: usize,
+        dil: usize,
+    ) -> Result<Self> {
+        let ops = pb.pp("ops");
+        // dlsia pads by ((k − 1)·d + 1) // 2, which is d for k = 3: the size is kept.
+        let spec = ConvSpec::uniform(nd, 1, dil, dil);
+        let layers = (0..depth)
+            .map(|j| {
+                let c = if j == 0 { cin } else { cout };
+                Ok((
+                    Conv::new(&ops.pp(3 * j), c, cout, &vec![3; nd], spec.clone(), true)?,
+                    BatchNorm::new(&ops.pp(3 * j + 2), cout)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(SingleStack { layers })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (conv, bn) in &self.layers {
+            h = bn.forward_t(&conv.forward(&h)?.relu()?, train)?;
+        }
+        Ok(h)
+    }
+}
+
+/// dlsia's `MixedScaleWide`: parallel stacks `"Dilation 1" … "Dilation w"`, concatenated and
+/// merged by the 1×1 convolution `aggregate`.
+#[derive(Debug, Clone)]
+struct MixedScaleWide {
+    stacks: Vec<SingleStack>,
+    aggregate: Conv,
+}
+
+impl MixedScaleWide {
+    fn new(
+        pb: &ParamBuilder,
+        nd: usize,
+        cin: usize,
+        cout: usize,
+        cfg: &MsaeConfig,
+    ) -> Result<Self> {
+        let stacks = (1..=cfg.max_dilation)
+            .map(|d| {
+                SingleStack::new(
+                    &pb.pp(format!("Dilation {d}")),
+                    nd,
+                    cin,
+                    cout,
+                    cfg.ms_depth,
+                    d,
+                )
+            })
+            .collect::<Result<_>>()?;
+        let aggregate = Conv::new(
+            &pb.pp("aggregate"),
+            cout * cfg.max_dilation,
+            cout,
+            &vec![1; nd],
+            ConvSpec::new(nd),
+            true,
+        )?;
+        Ok(MixedScaleWide { stacks, aggregate })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let parts = self
+            .stacks
+            .iter()
+            .map(|s| s.forward_t(x, train))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.aggregate.forward(&Tensor::cat(&parts, 1)?)?)
+    }
+}
+
+/// The mixed-scale autoencoder (see the [module documentation](self)).
+#[derive(Debug, Clone)]
+pub struct MsAutoencoder {
+    cfg: MsaeConfig,
+    store: ParamStore,
+    /// Spatial sizes before each encoder block and after the last pooling.
+    sizes: Vec<Vec<usize>>,
+    /// Channels of the deepest feature map.
+    bottom_channels: usize,
+    encoder_blocks: Vec<MixedScaleWide>,
+    encoder_linear: Linear,
+    decoder_linear: Linear,
+    /// `(ConvTranspose, MixedScaleWide)` from the deepest level up.
+    decoder_blocks: Vec<(ConvTranspose, MixedScaleWide)>,
+    final_act: Option<Activation>,
+}
+
+impl MsAutoencoder {
+    /// Validates `cfg` and builds the network with f32 weights initialised from `seed`.
+    pub fn new(cfg: &MsaeConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::from_store(cfg, ParamStore::new(seed, device))
+    }
+
+    /// Validates `cfg` and builds the network in `store`.
+    pub fn from_store(cfg: &MsaeConfig, store: ParamStore) -> Result<Self> {
+        cfg.validate()?;
+        let nd = cfg.spatial_dims();
+        let seq = cfg.channel_sequence()?;
+        let sizes = cfg.level_sizes();
+        let bottom_channels = seq[cfg.depth - 1].1;
+        let flat = bottom_channels * sizes[cfg.depth].iter().product::<usize>();
+        let root = store.root();
+        let enc = root.pp("encoder");
+        let ops = enc.pp("network_operator_sequence");
+        let encoder_blocks = seq
+            .iter()
+            .enumerate()
+            .map(|(i, &(cin, cout))| MixedScaleWide::new(&ops.pp(i).pp(0), nd, cin, cout, cfg))
+            .collect::<Result<_>>()?;
+        let encoder_linear =
+            Linear::new(&enc.pp("final_operator"), flat, cfg.latent_dimension, true)?;
+        let dec = root.pp("decoder");
+        let decoder_linear =
+            Linear::new(&dec.pp("first_operator"), cfg.latent_dimension, flat, true)?;
+        let ops = dec.pp("network_operator_sequence");
+        let decoder_blocks = (0..cfg.depth)
+            .rev()
+            .enumerate()
+            .map(|(j, i)| {
+                let (cout, cin) = seq[i];
+                let up = ConvTranspose::new(
+                    &ops.pp(j).pp(0),
+                    cin,
+                    cin,
+                    &vec![2; nd],
+                    ConvTransposeSpec::uniform(nd, 2, 0, 0, 1),
+                    true,
+                )?;
+                Ok((
+                    up,
+                    MixedScaleWide::new(&ops.pp(j).pp(1), nd, cin, cout, cfg)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(MsAutoencoder {
+            cfg: cfg.clone(),
+            store,
+            sizes,
+            bottom_channels,
+            encoder_blocks,
+            encoder_linear,
+            decoder_linear,
+            decoder_blocks,
+            final_act: cfg.final_action.map(|f| f.layer()),
+        })
+    }
+
+    /// The configuration the network was built from.
+    pub fn config(&self) -> &MsaeConfig {
+        &self.cfg
+    }
+
+    /// The latent vectors of `x` in eval mode (dlsia's encoder output).
+    pub fn latent(&self, x: &Tensor) -> Result<Tensor> {
+        self.encode(x, false)
+    }
+}
+
+impl Autoencoder for MsAutoencoder {
+    fn encode(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.check_input(x.dims())?;
+        let nd = self.cfg.spatial_dims();
+        let mut h = x.clone();
+        for block in &self.encoder_blocks {
+            h = max_pool(
+                &block.forward_t(&h, train)?,
+                &vec![2; nd],
+                &vec![2; nd],
+                &vec![0; nd],
+            )?;
+        }
+        let n = h.dim(0)?;
+        Ok(self.encoder_linear.forward(&h.reshape((n, ()))?)?)
+    }
+
+    fn decode(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let l = self.cfg.latent_dimension;
+        if z.rank() != 2 || z.dim(1)? != l || z.dim(0)? == 0 {
+            return Err(input_error(
+                "MSAE decoder",
+                z.dims(),
+                format!("expected latent vectors of shape (N, {l}) with N ≥ 1"),
+            ));
+        }
+        let n = z.dim(0)?;
+        let d = self.cfg.depth;
+        let shape = [vec![n, self.bottom_channels], self.sizes[d].clone()].concat();
+        let mut h = self.decoder_linear.forward(z)?.reshape(shape)?;
+        for (j, (up, wide)) in self.decoder_blocks.iter().enumerate() {
+            let i = d - 1 - j;
+            let mut spec = ConvTransposeSpec::uniform(self.cfg.spatial_dims(), 2, 0, 0, 1);
+            spec.output_padding = output_padding(&self.sizes[i], &self.sizes[i + 1], 2);
+            h = conv_transpose(&h, up.weight(), up.bias(), &spec)?;
+            h = wide.forward_t(&h, train)?;
+        }
+        Ok(match &self.final_act {
+            Some(a) => a.forward(&h)?,
+            None => h,
+        })
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.cfg.latent_dimension
+    }
+}
+
+impl Network for MsAutoencoder {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.decode(&self.encode(x, train)?, train)
+    }
+
+    fn topology(&self) -> Topology {
+        Topology::MsAutoencoder(self.cfg.clone())
+    }
+
+    fn params(&self) -> &ParamStore {
+        &self.store
+    }
+
+    fn spatial_dims(&self) -> usize {
+        self.cfg.spatial_dims()
+    }
+
+    fn in_channels(&self) -> usize {
+        self.cfg.input_shape[0]
+    }
+
+    fn out_channels(&self) -> usize {
+        self.cfg.input_shape[0]
+    }
+
+    fn check_input(&self, shape: &[usize]) -> Result<()> {
+        let want = &self.cfg.input_shape;
+        if shape.len() != want.len() + 1 || shape[0] == 0 || &shape[1..] != want.as_slice() {
+            return Err(input_error(
+                NET,
+                shape,
+                format!(
+                    "its fully connected latent layer fixes the input to (N, {}) with N ≥ 1",
+                    want.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn as_autoencoder(&self) -> Option<&dyn Autoencoder> {
+        Some(self)
+    }
+}

@@ -1,0 +1,81 @@
+//! [`Topology`]: the serialisable description of any network of this crate.
+//!
+//! In JSON it is the architecture's configuration with an `"architecture"` tag:
+//!
+//! ```
+//! use candle_core::Device;
+//! use dlsia_nets::Topology;
+//!
+//! let topo: Topology = serde_json::from_str(
+//!     r#"{"architecture": "tunet", "image_shape": [64, 64], "in_channels": 1,
+//!         "out_channels": 2, "depth": 3, "base_channels": 8}"#,
+//! )?;
+//! let net = topo.build(7, &Device::Cpu)?;
+//! assert_eq!((net.spatial_dims(), net.out_channels()), (2, 2));
+//! assert_eq!(net.topology(), topo);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Adding an architecture: one variant here (one line), one arm in each `match` below.
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::msae::{MsAutoencoder, MsaeConfig};
+use crate::network::Network;
+use crate::tunet::{TuNet, TuNetConfig};
+use crate::tunet3plus::{dlsia_unused_prefixes, TuNet3Plus, TuNet3PlusConfig};
+
+/// Everything needed to rebuild a network, tagged by architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "architecture")]
+pub enum Topology {
+    /// dlsia's `TUNet`.
+    #[serde(rename = "tunet")]
+    TuNet(TuNetConfig),
+    /// dlsia's `TUNet3Plus`.
+    #[serde(rename = "tunet3plus")]
+    TuNet3Plus(TuNet3PlusConfig),
+    /// dlsia's `msae.MSAE`.
+    #[serde(rename = "msae")]
+    MsAutoencoder(MsaeConfig),
+}
+
+impl Topology {
+    /// The architecture's name as it appears in the `"architecture"` tag.
+    pub fn architecture(&self) -> &'static str {
+        match self {
+            Topology::TuNet(_) => "tunet",
+            Topology::TuNet3Plus(_) => "tunet3plus",
+            Topology::MsAutoencoder(_) => "msae",
+        }
+    }
+
+    /// Checks the hyperparameters without building anything.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Topology::TuNet(c) => c.validate(),
+            Topology::TuNet3Plus(c) => c.validate(),
+            Topology::MsAutoencoder(c) => c.validate(),
+        }
+    }
+
+    /// Builds the network with f32 weights initialised like PyTorch's defaults from `seed`.
+    pub fn build(&self, seed: u64, device: &Device) -> Result<Box<dyn Network>> {
+        Ok(match self {
+            Topology::TuNet(c) => Box::new(TuNet::new(c, seed, device)?),
+            Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::new(c, seed, device)?),
+            Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::new(c, seed, device)?),
+        })
+    }
+
+    /// Prefixes of tensors a dlsia `state_dict` holds but the network does not use, skipped
+    /// when loading weights.
+    pub fn ignored_weight_prefixes(&self) -> Vec<String> {
+        match self {
+            Topology::TuNet3Plus(c) => dlsia_unused_prefixes(c),
+            Topology::TuNet(_) | Topology::MsAutoencoder(_) => vec![],
+        }
+    }
+}
