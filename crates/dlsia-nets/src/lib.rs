@@ -6,7 +6,9 @@
 //! * [`TuNet`] — the tunable U-Net (`dlsia.core.networks.tunet.TUNet`);
 //! * [`TuNet3Plus`] — U-Net3+ with full-scale skip connections (`tunet3plus.TUNet3Plus`);
 //! * [`MsAutoencoder`] — the mixed-scale autoencoder (`msae.MSAE`), with [`Autoencoder`]'s
-//!   separate `encode`/`decode`.
+//!   separate `encode`/`decode`;
+//! * [`LeanMsdNet`] — a mixed-scale dense network on the fused block of `dlsia_ops::msd`,
+//!   memory linear in depth, convertible to and from dlsia's MSDNet where equivalent.
 //!
 //! Every network implements [`Network`] (forward in train/eval mode, its [`Topology`], its
 //! [`ParamStore`](dlsia_ops::ParamStore)). A [`Topology`] is a serde enum tagged by
@@ -32,6 +34,7 @@
 mod blocks;
 pub mod choices;
 pub mod error;
+pub mod lean_msd;
 pub mod model_dir;
 pub mod msae;
 pub mod network;
@@ -41,6 +44,7 @@ pub mod tunet3plus;
 
 pub use choices::{Act, FinalAct, Norm, NormLayer};
 pub use error::{Error, Result};
+pub use lean_msd::{LeanMsdConfig, LeanMsdNet};
 pub use model_dir::{load_model, load_weights, read_model_file, save_model, ModelFile};
 pub use msae::{MsAutoencoder, MsaeConfig};
 pub use network::{Autoencoder, Network};

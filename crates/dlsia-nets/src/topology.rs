@@ -22,6 +22,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::lean_msd::{LeanMsdConfig, LeanMsdNet};
 use crate::msae::{MsAutoencoder, MsaeConfig};
 use crate::network::Network;
 use crate::tunet::{TuNet, TuNetConfig};
@@ -40,6 +41,9 @@ pub enum Topology {
     /// dlsia's `msae.MSAE`.
     #[serde(rename = "msae")]
     MsAutoencoder(MsaeConfig),
+    /// The lean (fused, memory-linear) mixed-scale dense network.
+    #[serde(rename = "lean_msdnet")]
+    LeanMsdNet(LeanMsdConfig),
 }
 
 impl Topology {
@@ -49,6 +53,7 @@ impl Topology {
             Topology::TuNet(_) => "tunet",
             Topology::TuNet3Plus(_) => "tunet3plus",
             Topology::MsAutoencoder(_) => "msae",
+            Topology::LeanMsdNet(_) => "lean_msdnet",
         }
     }
 
@@ -58,6 +63,7 @@ impl Topology {
             Topology::TuNet(c) => c.validate(),
             Topology::TuNet3Plus(c) => c.validate(),
             Topology::MsAutoencoder(c) => c.validate(),
+            Topology::LeanMsdNet(c) => c.validate(),
         }
     }
 
@@ -67,6 +73,7 @@ impl Topology {
             Topology::TuNet(c) => Box::new(TuNet::new(c, seed, device)?),
             Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::new(c, seed, device)?),
             Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::new(c, seed, device)?),
+            Topology::LeanMsdNet(c) => Box::new(LeanMsdNet::new(c, seed, device)?),
         })
     }
 
@@ -75,7 +82,7 @@ impl Topology {
     pub fn ignored_weight_prefixes(&self) -> Vec<String> {
         match self {
             Topology::TuNet3Plus(c) => dlsia_unused_prefixes(c),
-            Topology::TuNet(_) | Topology::MsAutoencoder(_) => vec![],
+            Topology::TuNet(_) | Topology::MsAutoencoder(_) | Topology::LeanMsdNet(_) => vec![],
         }
     }
 }
