@@ -1,11 +1,13 @@
 //! The CPU forward and backward passes of the fused block, layer block by layer block.
 //!
-//! Layers are processed `lpp` at a time ("layers per pass"): all units of a block first
+//! Layers are processed `lpp` at a time ("layers per pass"). Forward: all units of a block first
 //! accumulate the contributions of the channels before the block in one sweep over those
 //! channels (each channel is read once for `lpp` layers, which divides memory traffic by
-//! `lpp`), then each layer of the block adds the contributions of the block's earlier layers
-//! and is finalised (ReLU, or normalisation and ReLU). The backward pass mirrors this in
-//! reverse with one gradient buffer.
+//! `lpp`); then, layer by layer, each finished layer is pushed into all later layers of the
+//! block in one sweep, which completes the next layer (ReLU, or normalisation and ReLU).
+//! Backward, in reverse with one gradient buffer: each layer's output gradient is finalised
+//! once all later layers of the block have been pulled into it in one sweep; at the end of the
+//! block all its units are swept into the channels before the block.
 
 use super::backward::{BwdPhase, GradPad};
 use super::buf::Shared;
@@ -66,6 +68,12 @@ pub(crate) fn forward<T: Float>(
     let w = g.spec.width;
     for (i0, i1) in blocks(g.spec.depth(), lpp) {
         let bu = &g.units[i0 * w..i1 * w];
+        let last_of = |l: usize| -> Vec<bool> {
+            bu.iter()
+                .map(|u| norm.is_none() && (u.channel - cin) / w == l)
+                .collect()
+        };
+        // Everything before the block, into every unit of the block.
         {
             let sh = Shared::new(&mut buf);
             FwdPhase {
@@ -79,32 +87,13 @@ pub(crate) fn forward<T: Float>(
                 c0: 0,
                 c1: g.layer_prefix(i0),
                 start: Start::Values(bu.iter().map(|u| params[u.channel - cin]).collect()),
-                relu: false,
+                relu: last_of(i0),
             }
             .run(level);
         }
         for l in i0..i1 {
-            let lu = g.layer(l);
-            let (c0, c1) = (g.layer_prefix(i0), g.layer_prefix(l));
-            if c1 > c0 || norm.is_none() {
-                let sh = Shared::new(&mut buf);
-                FwdPhase {
-                    geom: g,
-                    input: sh,
-                    out: sh,
-                    out_stride: ch,
-                    out_slot: lu.iter().map(|u| u.channel).collect(),
-                    units: lu,
-                    weights,
-                    c0,
-                    c1,
-                    start: Start::Output,
-                    relu: norm.is_none(),
-                }
-                .run(level);
-            }
             if let Some(nr) = norm {
-                for u in lu {
+                for u in g.layer(l) {
                     let i = u.channel - cin;
                     let s = match &nr.mode {
                         StatsMode::Batch => norm::batch_stats(&buf, pl, u.channel),
@@ -114,6 +103,29 @@ pub(crate) fn forward<T: Float>(
                     norm::normalize_relu(&mut buf, pl, u.channel, s, nr.eps, gamma, beta);
                     stats.push(s);
                 }
+            }
+            if l + 1 < i1 {
+                // Layer l is final: push it into the later layers of the block, which completes
+                // layer l + 1.
+                let later = &g.units[(l + 1) * w..i1 * w];
+                let sh = Shared::new(&mut buf);
+                FwdPhase {
+                    geom: g,
+                    input: sh,
+                    out: sh,
+                    out_stride: ch,
+                    out_slot: later.iter().map(|u| u.channel).collect(),
+                    units: later,
+                    weights,
+                    c0: g.layer_prefix(l),
+                    c1: g.layer_prefix(l + 1),
+                    start: Start::Output,
+                    relu: later
+                        .iter()
+                        .map(|u| norm.is_none() && (u.channel - cin) / w == l + 1)
+                        .collect(),
+                }
+                .run(level);
             }
         }
     }
@@ -161,7 +173,7 @@ pub(crate) fn backward<T: Float>(
                 c0: 0,
                 c1: g.layer_prefix(i1 - 1),
                 start: Start::Values(bu.iter().map(|u| params[u.channel - cin]).collect()),
-                relu: false,
+                relu: vec![false; bu.len()],
             }
             .run(level);
             (z, nr)
@@ -212,20 +224,25 @@ pub(crate) fn backward<T: Float>(
                 dp[i] += db;
                 gpad.set(g, k, &gb, ch, u.channel);
             }
-            let lu = g.layer(l);
-            let gbs = Shared::new(&mut gb);
-            BwdPhase {
-                geom: g,
-                fwd: Shared::read_only(fwd),
-                grad: gbs,
-                gpad: &gpad,
-                gpad_slot: (first..first + w).collect(),
-                units: lu,
-                weights,
-                c0: g.layer_prefix(i0),
-                c1: g.layer_prefix(l),
+            if l > i0 {
+                // Pull every later layer of the block into layer l − 1, which completes its
+                // output gradient.
+                let later = &g.units[l * w..i1 * w];
+                let first = (l - i0) * w;
+                let gbs = Shared::new(&mut gb);
+                BwdPhase {
+                    geom: g,
+                    fwd: Shared::read_only(fwd),
+                    grad: gbs,
+                    gpad: &gpad,
+                    gpad_slot: (first..first + later.len()).collect(),
+                    units: later,
+                    weights,
+                    c0: g.layer_prefix(l - 1),
+                    c1: g.layer_prefix(l),
+                }
+                .run(level, &mut dw);
             }
-            .run(level, &mut dw);
         }
         let gbs = Shared::new(&mut gb);
         BwdPhase {

@@ -46,8 +46,8 @@ pub(crate) struct FwdPhase<'a, T> {
     pub c1: usize,
     /// Initial accumulator values.
     pub start: Start<T>,
-    /// Apply ReLU when writing the outputs.
-    pub relu: bool,
+    /// Per unit: apply ReLU when writing its output (its last contribution is in this phase).
+    pub relu: Vec<bool>,
 }
 
 impl<T: Float> FwdPhase<'_, T> {
@@ -187,7 +187,7 @@ fn fwd_job<T: Float, const FMA: bool>(p: &FwdPhase<'_, T>, job: Job) {
         for r in 0..nb {
             let src = &a[r * s + 2 * pw..][..w];
             let dst = &mut o[r * w..(r + 1) * w];
-            if p.relu {
+            if p.relu[k] {
                 for (d, &v) in dst.iter_mut().zip(src) {
                     *d = v.relu();
                 }

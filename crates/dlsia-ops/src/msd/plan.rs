@@ -187,13 +187,14 @@ pub(crate) struct Job {
     pub h1: usize,
 }
 
-/// Bands of about 8 Ki padded elements (at least `ph + 1` rows, so that the rows reflected at
+/// Bands of about 64 Ki padded elements (at least `ph + 1` rows, so that the rows reflected at
 /// the top and bottom fold back into the first and last band) and at least 8 jobs where the
-/// image allows. Depends only on the geometry, so results do not depend on the thread count.
+/// image allows (large bands re-read fewer halo rows). Depends only on the geometry, so results
+/// do not depend on the thread count.
 pub(crate) fn jobs(n: usize, depth: usize, slab: &Slab) -> Vec<Job> {
     let h = slab.h.max(1);
     let min = (slab.ph + 1).min(h);
-    let mut target = (8192 / slab.stride).max(min);
+    let mut target = (65536 / slab.stride).max(min);
     while n * depth * (h / target.min(h)).max(1) < 8 && target > min {
         target = (target / 2).max(min);
     }
