@@ -597,6 +597,20 @@ fn rejects_bad_arguments_with_clear_errors() {
 }
 
 #[test]
+fn nan_in_the_input_propagates_like_pytorch() {
+    let block = MsdBlock::new(MsdSpec::cyclic(2, 1, 2, 1, 1)).unwrap();
+    let mut v = vec![0.5f32; 25];
+    v[12] = f32::NAN;
+    let x = Tensor::from_vec(v, (1, 1, 5, 5), &dev()).unwrap();
+    let w = Tensor::full(0.1f32, block.weight_len(), &dev()).unwrap();
+    let b = Tensor::zeros(block.units(), DType::F32, &dev()).unwrap();
+    let r = flat(&block.forward(&x, &w, &b).unwrap());
+    // Layer 0 reads the centre pixel from its 3×3 neighbourhood; corners do not.
+    assert!(r[25 + 12].is_nan() && r[25 + 6].is_nan());
+    assert!(!r[25].is_nan());
+}
+
+#[test]
 fn pack_and_unpack_round_trip() {
     let block = MsdBlock::new(MsdSpec::cyclic(3, 2, 3, 2, 3)).unwrap();
     let per: Vec<Tensor> = (0..block.units())

@@ -26,7 +26,7 @@ pub(crate) trait Float: Real + Into<f64> {
     /// `a·b + c`, as one fused instruction when `FMA` is set (and the caller is compiled with
     /// the `fma` target feature), otherwise as a multiply and an add.
     fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self;
-    /// `max(self, 0)`.
+    /// `max(self, 0)`, NaN passed through (as PyTorch's ReLU does).
     fn relu(self) -> Self;
     /// Conversion from `f64`.
     fn of(v: f64) -> Self;
@@ -43,10 +43,10 @@ impl Float for f32 {
     }
     #[inline(always)]
     fn relu(self) -> Self {
-        if self > 0.0 {
-            self
-        } else {
+        if self <= 0.0 {
             0.0
+        } else {
+            self
         }
     }
     #[inline(always)]
@@ -66,10 +66,10 @@ impl Float for f64 {
     }
     #[inline(always)]
     fn relu(self) -> Self {
-        if self > 0.0 {
-            self
-        } else {
+        if self <= 0.0 {
             0.0
+        } else {
+            self
         }
     }
     #[inline(always)]
