@@ -25,6 +25,7 @@
 //! depth-to-space copy; 2-wide max pooling is vectorised; batch normalisation is fused. Work is
 //! split with rayon; partial sums are combined in a fixed order, so results are deterministic for
 //! a given thread count. Measurements against PyTorch: `cargo xtask bench ops`, `BENCHMARKS.md`.
+//! * [`msd`]: the fused, memory-efficient mixed-scale dense block (memory linear in depth).
 //!
 //! ## Candle 0.11 defects routed around
 //!
@@ -43,6 +44,7 @@
 pub mod alloc;
 pub mod error;
 mod kernels;
+pub mod msd;
 pub mod nn;
 mod ops;
 pub mod padding;
