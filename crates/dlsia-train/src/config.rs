@@ -312,3 +312,102 @@ impl CheckedTrainConfig {
         self.precision.check(device)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "epochs = 3\ntask = { kind = \"segmentation\", num_classes = 2 }\n";
+
+    fn parse_err(extra: &str) -> String {
+        TrainConfig::from_toml(&format!("{BASE}{extra}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn check_err(extra: &str) -> String {
+        TrainConfig::from_toml(&format!("{BASE}{extra}"))
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_named_at_every_level() {
+        for (extra, key) in [
+            ("epoch = 4", "epoch"),
+            ("[optimizer]\nkind = \"adam\"\nlearning_rate = 0.1", "learning_rate"),
+            ("[scheduler]\nkind = \"step\"\nstep_size = 2\ngama = 0.1", "gama"),
+            ("[clip]\nkind = \"norm\"\nmax = 1.0", "max"),
+            ("[early_stopping]\npatience = 2\npatients = 3", "patients"),
+            ("[output]\ndir = \"x\"\noverwrite_files = true", "overwrite_files"),
+            ("[loss]\nname = \"cross_entropy\"\nignore = -1", "ignore"),
+        ] {
+            let e = parse_err(extra);
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let e = TrainConfig::from_toml(
+            "epochs = 3\ntask = { kind = \"segmentation\", num_classes = 2, classes = 3 }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("classes"), "{e}");
+        let e = parse_err("monitor = \"val_accuracy\"");
+        assert!(e.contains("val_accuracy"), "{e}");
+    }
+
+    #[test]
+    fn impossible_values_are_named() {
+        for (extra, key) in [
+            ("accumulate_batches = 0", "accumulate_batches"),
+            ("monitor = \"val_pearson\"", "monitor"),
+            (
+                "[early_stopping]\npatience = 2\nmonitor = \"train_pearson\"",
+                "early_stopping.monitor",
+            ),
+            (
+                "[optimizer]\nkind = \"sgd\"\nlr = 0.1\n[scheduler]\nkind = \"one_cycle\"\nmax_lr = 0.5",
+                "scheduler.cycle_momentum",
+            ),
+            ("[loss]\nname = \"cross_entropy\"\nclass_weights = [-1.0, 1.0]", "loss"),
+            ("[loss_scale]\ngrowth_interval = 0", "loss_scale.growth_interval"),
+        ] {
+            let e = check_err(extra);
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let e = TrainConfig::from_toml("epochs = 0\ntask = { kind = \"regression\" }")
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("epochs"), "{e}");
+        let e = TrainConfig::from_toml(
+            "epochs = 1\ntask = { kind = \"segmentation\", num_classes = 3, ignore_label = 2 }",
+        )
+        .unwrap()
+        .check()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("task.ignore_label"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_toml_round_trip() {
+        let c = TrainConfig::from_toml(BASE).unwrap();
+        assert_eq!(c, TrainConfig::new(3, TaskConfig::segmentation(2)));
+        let c = c.check().unwrap();
+        assert_eq!(c.resolve_monitor(true).unwrap().0, Monitor::VAL_LOSS);
+        assert_eq!(c.resolve_monitor(false).unwrap().0, Monitor::TRAIN_LOSS);
+        let mut full = TrainConfig::from_toml(&format!(
+            "{BASE}monitor = \"val_f1_macro\"\n[scheduler]\nkind = \"cosine\"\nwarmup = 1\n[output]\ndir = \"runs/a\"\n[early_stopping]\npatience = 2"
+        ))
+        .unwrap();
+        full.loss = Some(full.loss_config(2));
+        let text = full.to_toml().unwrap();
+        assert_eq!(TrainConfig::from_toml(&text).unwrap(), full);
+        let checked = full.check().unwrap();
+        let e = checked.resolve_monitor(false).unwrap_err().to_string();
+        assert!(e.contains("validation"), "{e}");
+    }
+}

@@ -93,3 +93,49 @@ impl EarlyStopping {
         self.bad_epochs >= self.patience
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds a scripted metric sequence and returns the epoch (from 1) at which it stops.
+    fn stop_epoch(cfg: &str, metric: &[f64], monitor: &str) -> Option<usize> {
+        let cfg: EarlyStoppingConfig = toml::from_str(cfg).unwrap();
+        cfg.check().unwrap();
+        let mut es = EarlyStopping::new(&cfg, monitor.parse().unwrap());
+        metric
+            .iter()
+            .enumerate()
+            .find(|(i, v)| es.update(i + 1, Some(**v)))
+            .map(|(i, _)| i + 1)
+    }
+
+    #[test]
+    fn stops_after_patience_epochs_without_min_delta_improvement() {
+        // Best 0.8 at epoch 2; 0.75 (epoch 3) improves by less than min_delta 0.1.
+        let seq = [1.0, 0.8, 0.75, 0.85, 0.71, 0.6];
+        assert_eq!(stop_epoch("patience = 3\nmin_delta = 0.1", &seq, "val_loss"), Some(5));
+        // Without min_delta, 0.75 and 0.71 are improvements: it never stops.
+        assert_eq!(stop_epoch("patience = 3", &seq, "val_loss"), None);
+        // Maximised score: the run stops 2 epochs after its best (epoch 2).
+        let f1 = [0.5, 0.7, 0.69, 0.7, 0.9];
+        assert_eq!(stop_epoch("patience = 2", &f1, "val_f1_macro"), Some(4));
+    }
+
+    #[test]
+    fn undefined_values_count_as_no_improvement() {
+        let cfg: EarlyStoppingConfig = toml::from_str("patience = 2").unwrap();
+        let mut es = EarlyStopping::new(&cfg, "val_loss".parse().unwrap());
+        assert!(!es.update(1, Some(1.0)));
+        assert!(!es.update(2, None));
+        assert!(es.update(3, Some(f64::NAN)));
+        assert_eq!(es.best_epoch, Some(1));
+    }
+
+    #[test]
+    fn rejects_zero_patience() {
+        let cfg: EarlyStoppingConfig = toml::from_str("patience = 0").unwrap();
+        assert!(cfg.check().unwrap_err().to_string().contains("patience"));
+        assert!(toml::from_str::<EarlyStoppingConfig>("patience = 1\nmindelta = 0.1").is_err());
+    }
+}

@@ -224,3 +224,122 @@ pub(crate) fn save_slot(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn var(v: &[f32]) -> Var {
+        Var::new(v, &Device::Cpu).unwrap()
+    }
+
+    fn grads(k: usize) -> Vec<Option<Tensor>> {
+        let g = [0.5f32, -1.0, 2.0].map(|x| x * (1.0 + k as f32 * 0.25));
+        vec![Some(Tensor::new(&g, &Device::Cpu).unwrap()), None]
+    }
+
+    fn build(cfg: &str) -> (Box<dyn Optimizer>, Var, Var) {
+        let (a, b) = (var(&[1.0, 2.0, -3.0]), var(&[7.0]));
+        let cfg: OptimizerConfig = toml::from_str(cfg).unwrap();
+        let opt = cfg
+            .build(vec![NamedVar::new("a", a.clone()), NamedVar::new("b", b.clone())])
+            .unwrap();
+        (opt, a, b)
+    }
+
+    #[test]
+    fn first_adam_step_moves_each_weight_by_lr() {
+        // m̂ = g and √v̂ = |g| after one step: p − lr·g/(|g| + ε).
+        let (mut opt, a, b) = build("kind = \"adam\"\nlr = 0.1");
+        opt.step(&grads(0)).unwrap();
+        let got = a.to_vec1::<f32>().unwrap();
+        for (x, want) in got.iter().zip([0.9f32, 2.1, -3.1]) {
+            assert!((x - want).abs() < 1e-6, "{got:?}");
+        }
+        assert_eq!(b.to_vec1::<f32>().unwrap(), vec![7.0], "no gradient, no step");
+    }
+
+    #[test]
+    fn sgd_momentum_and_nesterov_by_hand() {
+        let (mut opt, a, _) = build("kind = \"sgd\"\nlr = 0.1\nmomentum = 0.5");
+        opt.step(&grads(0)).unwrap(); // b = g
+        opt.step(&grads(0)).unwrap(); // b = 0.5 g + g = 1.5 g
+        let got = a.to_vec1::<f32>().unwrap();
+        let want = [1.0 - 0.25 * 0.5, 2.0 + 0.25, -3.0 - 0.25 * 2.0];
+        for (x, w) in got.iter().zip(want) {
+            assert!((x - w).abs() < 1e-6, "{got:?}");
+        }
+        let (mut opt, a, _) = build("kind = \"sgd\"\nlr = 0.1\nmomentum = 0.5\nnesterov = true");
+        opt.step(&grads(0)).unwrap(); // b = g; step g + 0.5 b = 1.5 g
+        let got = a.to_vec1::<f32>().unwrap();
+        let want = [1.0 - 0.075, 2.0 + 0.15, -3.0 - 0.3];
+        for (x, w) in got.iter().zip(want) {
+            assert!((x - w).abs() < 1e-6, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn saved_state_continues_bit_for_bit() {
+        for cfg in [
+            "kind = \"adam\"\nlr = 0.05\nweight_decay = 0.1",
+            "kind = \"adamw\"\nlr = 0.05",
+            "kind = \"sgd\"\nlr = 0.05\nmomentum = 0.9\nnesterov = true",
+        ] {
+            let (mut x, xa, _) = build(cfg);
+            for k in 0..3 {
+                x.step(&grads(k)).unwrap();
+            }
+            let state = x.state().unwrap();
+            let (mut y, ya, _) = build(cfg);
+            ya.set(xa.as_tensor()).unwrap();
+            y.load_state(&state).unwrap();
+            for k in 3..5 {
+                x.step(&grads(k)).unwrap();
+                y.step(&grads(k)).unwrap();
+            }
+            assert_eq!(
+                xa.to_vec1::<f32>().unwrap(),
+                ya.to_vec1::<f32>().unwrap(),
+                "{cfg}"
+            );
+            assert_eq!(state.meta.steps.get("a"), Some(&3));
+            assert_eq!(state.meta.steps.get("b"), None);
+        }
+    }
+
+    #[test]
+    fn foreign_state_is_refused() {
+        let (mut adam, _, _) = build("kind = \"adam\"");
+        adam.step(&grads(0)).unwrap();
+        let state = adam.state().unwrap();
+        let (mut sgd, _, _) = build("kind = \"sgd\"\nlr = 0.1\nmomentum = 0.9");
+        assert!(sgd.load_state(&state).unwrap_err().to_string().contains("adam"));
+        let (mut adamw, _, _) = build("kind = \"adamw\"");
+        assert!(adamw.load_state(&state).is_err());
+        let mut bad = state.clone();
+        bad.tensors.insert(
+            "exp_avg.zzz".into(),
+            Tensor::new(&[1f32], &Device::Cpu).unwrap(),
+        );
+        let (mut adam2, _, _) = build("kind = \"adam\"");
+        assert!(adam2.load_state(&bad).unwrap_err().to_string().contains("zzz"));
+        assert!(adam2.step(&[None]).is_err(), "one gradient per variable");
+    }
+
+    #[test]
+    fn checked_hyperparameters() {
+        for (cfg, key) in [
+            ("kind = \"adam\"\nlr = -1.0", "optimizer.lr"),
+            ("kind = \"adamw\"\nbetas = [0.9, 1.0]", "optimizer.betas"),
+            ("kind = \"sgd\"\nlr = 0.1\nnesterov = true", "optimizer.nesterov"),
+            ("kind = \"sgd\"\nlr = 0.1\nweight_decay = -0.1", "optimizer.weight_decay"),
+        ] {
+            let c: OptimizerConfig = toml::from_str(cfg).unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        assert!(toml::from_str::<OptimizerConfig>("kind = \"sgd\"").is_err(), "SGD needs lr");
+        assert!(toml::from_str::<OptimizerConfig>("kind = \"rmsprop\"").is_err());
+    }
+}

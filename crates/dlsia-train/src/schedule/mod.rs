@@ -218,3 +218,167 @@ impl Scheduler for LrSchedule {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cfg: &str, base: f64, epochs: usize, steps: usize, n: usize) -> Vec<f64> {
+        let cfg: SchedulerConfig = toml::from_str(cfg).unwrap();
+        let mut s = LrSchedule::new(&cfg, base, Goal::Minimize, epochs, steps).unwrap();
+        (0..n)
+            .map(|_| {
+                let lr = s.lr();
+                s.after_epoch(None);
+                lr
+            })
+            .collect()
+    }
+
+    fn close(a: &[f64], b: &[f64]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn hand_computed_epoch_sequences() {
+        close(
+            &run("kind = \"multi_step\"\nmilestones = [1, 3]", 0.1, 5, 1, 5),
+            &[0.1, 0.01, 0.01, 0.001, 0.001],
+        );
+        close(
+            &run("kind = \"exponential\"\ngamma = 0.5", 0.1, 4, 1, 4),
+            &[0.1, 0.05, 0.025, 0.0125],
+        );
+        // Warm-up 0.5 → 1 over 2 epochs, then a half cosine of 4 epochs, then eta_min.
+        let c = std::f64::consts::FRAC_1_SQRT_2;
+        let want = [0.5, 0.75, 1.0, (1.0 + c) / 2.0, 0.5, (1.0 - c) / 2.0, 0.0, 0.0];
+        close(
+            &run(
+                "kind = \"cosine\"\nwarmup = 2\nwarmup_start_factor = 0.5\nt_max = 4",
+                1.0,
+                8,
+                1,
+                8,
+            ),
+            &want,
+        );
+        // Without t_max the cosine fills the rest of the run (6 epochs - 2 of warm-up).
+        close(
+            &run(
+                "kind = \"cosine\"\nwarmup = 2\nwarmup_start_factor = 0.5",
+                1.0,
+                6,
+                1,
+                7,
+            ),
+            &want[..7],
+        );
+        close(&run("kind = \"constant\"", 0.3, 3, 1, 3), &[0.3, 0.3, 0.3]);
+    }
+
+    #[test]
+    fn step_interval_counts_optimizer_steps() {
+        let cfg: SchedulerConfig =
+            toml::from_str("kind = \"step\"\nstep_size = 2\ngamma = 0.5\ninterval = \"step\"")
+                .unwrap();
+        let mut s = LrSchedule::new(&cfg, 1.0, Goal::Minimize, 2, 3).unwrap();
+        let mut lrs = vec![];
+        for _ in 0..2 {
+            for _ in 0..3 {
+                lrs.push(s.lr());
+                s.after_step();
+            }
+            s.after_epoch(None);
+        }
+        close(&lrs, &[1.0, 1.0, 0.5, 0.5, 0.25, 0.25]);
+    }
+
+    #[test]
+    fn one_cycle_end_points_by_hand() {
+        let cfg: SchedulerConfig =
+            toml::from_str("kind = \"one_cycle\"\nmax_lr = 1.0\npct_start = 0.2").unwrap();
+        // 11 steps: phase one ends at 0.2·11 − 1 = 1.2.
+        let mut s = LrSchedule::new(&cfg, 0.5, Goal::Minimize, 1, 11).unwrap();
+        let mut lrs = vec![];
+        let mut moms = vec![];
+        for _ in 0..12 {
+            lrs.push(s.lr());
+            moms.push(s.momentum().unwrap());
+            s.after_step();
+        }
+        let pct = 1.0 / 1.2;
+        let lr1 = 1.0 + (0.04 - 1.0) / 2.0 * ((std::f64::consts::PI * pct).cos() + 1.0);
+        assert!((lrs[0] - 0.04).abs() < 1e-15 && (lrs[1] - lr1).abs() < 1e-12);
+        assert!((lrs[10] - 4e-6).abs() < 1e-15, "{}", lrs[10]);
+        assert_eq!(lrs[11], lrs[10], "stays at the final rate after the cycle");
+        assert!((moms[0] - 0.95).abs() < 1e-15 && (moms[10] - 0.95).abs() < 1e-15);
+        assert!(moms[2] < 0.9 && lrs[2] > 0.9);
+    }
+
+    #[test]
+    fn plateau_on_a_scripted_metric() {
+        let cfg: SchedulerConfig = toml::from_str(
+            "kind = \"reduce_on_plateau\"\nfactor = 0.5\npatience = 1\nthreshold = 0.0\nthreshold_mode = \"abs\"",
+        )
+        .unwrap();
+        let mut s = LrSchedule::new(&cfg, 0.1, Goal::Minimize, 10, 1).unwrap();
+        let metric = [1.0, 0.9, 0.95, 0.96, 0.8, 0.85, 0.86];
+        let mut lrs = vec![];
+        for m in metric {
+            lrs.push(s.lr());
+            s.after_epoch(Some(m));
+        }
+        lrs.push(s.lr());
+        close(&lrs, &[0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025]);
+        // Maximised metrics reduce on falling values.
+        let mut s = LrSchedule::new(&cfg, 0.1, Goal::Maximize, 10, 1).unwrap();
+        for m in [0.5, 0.4, 0.3] {
+            s.after_epoch(Some(m));
+        }
+        assert_eq!(s.lr(), 0.05);
+    }
+
+    #[test]
+    fn state_round_trip_and_kind_check() {
+        let cfg: SchedulerConfig =
+            toml::from_str("kind = \"reduce_on_plateau\"\npatience = 0").unwrap();
+        let mut a = LrSchedule::new(&cfg, 0.1, Goal::Minimize, 10, 1).unwrap();
+        a.after_epoch(Some(1.0));
+        a.after_epoch(Some(2.0));
+        let state = a.state();
+        let mut b = LrSchedule::new(&cfg, 0.1, Goal::Minimize, 10, 1).unwrap();
+        b.load_state(&state).unwrap();
+        assert_eq!(b.lr(), a.lr());
+        assert_eq!(b.state(), state);
+        let other: SchedulerConfig = toml::from_str("kind = \"constant\"").unwrap();
+        let mut c = LrSchedule::new(&other, 0.1, Goal::Minimize, 10, 1).unwrap();
+        assert!(c.load_state(&state).is_err());
+    }
+
+    #[test]
+    fn impossible_values_name_their_key() {
+        for (text, key) in [
+            ("kind = \"step\"\nstep_size = 0", "scheduler.step_size"),
+            ("kind = \"exponential\"\ngamma = 1.5", "scheduler.gamma"),
+            ("kind = \"multi_step\"\nmilestones = [3, 2]", "scheduler.milestones"),
+            ("kind = \"one_cycle\"\nmax_lr = 0.1\npct_start = 1.0", "scheduler.pct_start"),
+            ("kind = \"reduce_on_plateau\"\nfactor = 1.0", "scheduler.factor"),
+        ] {
+            let cfg: SchedulerConfig = toml::from_str(text).unwrap();
+            let e = cfg.check().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let warm: SchedulerConfig = toml::from_str("kind = \"cosine\"\nwarmup = 5").unwrap();
+        let e = LrSchedule::new(&warm, 0.1, Goal::Minimize, 5, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scheduler.warmup"), "{e}");
+        let unknown = toml::from_str::<SchedulerConfig>("kind = \"step\"\nstep_size = 2\ngama = 0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("gama"), "{unknown}");
+    }
+}
