@@ -53,7 +53,13 @@ fn header(width: f64, height: f64, title: &str) -> String {
 
 /// A U-Net drawn by levels. `full_scale` adds TUNet3+'s skip connections from every encoder
 /// level to every decoder level; `up` names the upsampling operation.
-pub fn unet_svg(title: &str, ch: &UnetChannels, out_channels: usize, full_scale: bool, up: &str) -> String {
+pub fn unet_svg(
+    title: &str,
+    ch: &UnetChannels,
+    out_channels: usize,
+    full_scale: bool,
+    up: &str,
+) -> String {
     let depth = ch.enc_out.len();
     let (bw, bh, gap_y) = (170.0, 40.0, 34.0);
     let (left, right) = (40.0, 420.0);
@@ -163,16 +169,36 @@ pub fn layer_list_svg(title: &str, entries: &[(String, Vec<usize>)], parameters:
     }
     let (bw, bh) = (520.0, 36.0);
     let height = 60.0 + groups.len() as f64 * (bh + 14.0) + 30.0;
-    let mut svg = header(bw + 80.0, height, &format!("{title} — {parameters} parameters"));
+    let mut svg = header(
+        bw + 80.0,
+        height,
+        &format!("{title} — {parameters} parameters"),
+    );
     for (i, (module, items)) in groups.iter().enumerate() {
         let y = 50.0 + i as f64 * (bh + 14.0);
         let mut detail = items.join(", ");
         if detail.chars().count() > 80 {
             detail = detail.chars().take(79).collect::<String>() + "…";
         }
-        rect(&mut svg, 40.0, y, bw, bh, "#f3f4f6", &[module.clone(), detail]);
+        rect(
+            &mut svg,
+            40.0,
+            y,
+            bw,
+            bh,
+            "#f3f4f6",
+            &[module.clone(), detail],
+        );
         if i + 1 < groups.len() {
-            arrow(&mut svg, 40.0 + bw / 2.0, y + bh, 40.0 + bw / 2.0, y + bh + 14.0, "#555", "");
+            arrow(
+                &mut svg,
+                40.0 + bw / 2.0,
+                y + bh,
+                40.0 + bw / 2.0,
+                y + bh + 14.0,
+                "#555",
+                "",
+            );
         }
     }
     svg.push_str("</svg>\n");

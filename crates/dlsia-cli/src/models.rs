@@ -147,19 +147,14 @@ pub fn ensemble_predict(models: &[Model], x: &Tensor) -> Result<(Tensor, Option<
     Ok((mean, Some(var.sqrt()?)))
 }
 
-/// Arg-max over the channel axis of `(N, C, spatial…)`: labels `(N, spatial…)` as i64.
-pub fn argmax_channels(p: &Tensor) -> Result<Tensor> {
-    Ok(p.argmax(1)?.to_dtype(DType::I64)?)
-}
-
 /// Adds or replaces entries of a model directory's metadata (model.json is rewritten; the
 /// weights are untouched).
 pub fn update_metadata(dir: &Path, entries: &[(&str, serde_json::Value)]) -> Result<()> {
     let path = dir.join(MODEL_JSON);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut file: ModelFile = serde_json::from_str(&text)
-        .with_context(|| format!("{} is malformed", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut file: ModelFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))?;
     if !file.metadata.is_object() {
         file.metadata = serde_json::json!({});
     }

@@ -143,7 +143,9 @@ impl VolumeWriter for PredictionWriter {
             )));
         }
         self.spatial = shape[1..].to_vec();
-        let one: Vec<usize> = std::iter::once(1).chain(self.spatial.iter().copied()).collect();
+        let one: Vec<usize> = std::iter::once(1)
+            .chain(self.spatial.iter().copied())
+            .collect();
         let all: Vec<usize> = std::iter::once(self.channels)
             .chain(self.spatial.iter().copied())
             .collect();

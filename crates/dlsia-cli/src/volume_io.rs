@@ -23,7 +23,11 @@ const FORMATS: &str = ".tif/.tiff (stacks), .npy, or .png (2-D, read only)";
 /// A reader of `path` as `(C, spatial…)`. With `channels_first`, the first axis of a `.npy`
 /// array is the channel axis; otherwise the file is one channel. TIFF and `.npy` are read
 /// region by region (files larger than memory work); PNG is read whole.
-pub fn open_reader(path: &Path, channels_first: bool, cache_pages: usize) -> Result<Box<dyn VolumeReader + Send>> {
+pub fn open_reader(
+    path: &Path,
+    channels_first: bool,
+    cache_pages: usize,
+) -> Result<Box<dyn VolumeReader + Send>> {
     if !path.is_file() {
         bail!("{}: no such file", path.display());
     }
@@ -55,10 +59,16 @@ pub fn open_reader(path: &Path, channels_first: bool, cache_pages: usize) -> Res
 
 /// A streaming writer creating `path` (TIFF or `.npy`, by extension) with `sample_type`.
 /// `keep_channel_axis` writes a `.npy` as `(C, spatial…)` even when C = 1.
-pub fn create_writer(path: &Path, sample_type: SampleType, keep_channel_axis: bool) -> Result<Box<dyn VolumeWriter>> {
+pub fn create_writer(
+    path: &Path,
+    sample_type: SampleType,
+    keep_channel_axis: bool,
+) -> Result<Box<dyn VolumeWriter>> {
     Ok(match extension(path).as_str() {
         "tif" | "tiff" => Box::new(TiffVolumeWriter::create(path, sample_type)),
-        "npy" => Box::new(NpyVolumeWriter::create(path, sample_type).keep_channel_axis(keep_channel_axis)),
+        "npy" => Box::new(
+            NpyVolumeWriter::create(path, sample_type).keep_channel_axis(keep_channel_axis),
+        ),
         other => bail!(
             "{}: cannot write `.{other}`; outputs are .tif/.tiff or .npy",
             path.display()

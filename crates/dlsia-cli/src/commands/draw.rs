@@ -61,7 +61,10 @@ fn topology_svg(
 /// Runs `dlsia draw`.
 pub fn run(args: DrawArgs) -> Result<()> {
     if args.out.extension().and_then(|e| e.to_str()) != Some("svg") {
-        bail!("{}: the drawing is SVG; name the output *.svg", args.out.display());
+        bail!(
+            "{}: the drawing is SVG; name the output *.svg",
+            args.out.display()
+        );
     }
     let title = args
         .model
@@ -100,7 +103,9 @@ pub fn run(args: DrawArgs) -> Result<()> {
                         &entries,
                         entries
                             .iter()
-                            .filter(|(n, _)| !n.contains("running_") && !n.ends_with("num_batches_tracked"))
+                            .filter(|(n, _)| {
+                                !n.contains("running_") && !n.ends_with("num_batches_tracked")
+                            })
                             .map(|(_, s)| s.iter().product::<usize>())
                             .sum(),
                     ),
@@ -111,7 +116,8 @@ pub fn run(args: DrawArgs) -> Result<()> {
         bail!("{}: no such model directory or file", args.model.display());
     };
     new_file(&args.out, args.force)?;
-    std::fs::write(&args.out, svg).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, svg)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     Ok(())
 }

@@ -77,10 +77,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
     } else if args.model.is_file() {
         describe_pt(&args.model)
     } else {
-        bail!(
-            "{}: no such model directory or file",
-            args.model.display()
-        )
+        bail!("{}: no such model directory or file", args.model.display())
     }
     .with_context(|| format!("cannot read {}", args.model.display()))?;
     if args.json {
@@ -88,7 +85,10 @@ pub fn run(args: InfoArgs) -> Result<()> {
         return Ok(());
     }
     println!("{}", info["source"].as_str().unwrap_or_default());
-    println!("  format:       {}", info["format"].as_str().unwrap_or_default());
+    println!(
+        "  format:       {}",
+        info["format"].as_str().unwrap_or_default()
+    );
     println!(
         "  architecture: {}",
         info["architecture"].as_str().unwrap_or_default()

@@ -284,7 +284,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         batch_size: args.batch,
         progress: !args.quiet,
     };
-    let stats = run_tiled(&mut reader, &mut writer, &cfg, &device, |x| {
+    let stats = run_tiled(&mut &mut *reader, &mut writer, &cfg, &device, |x| {
         let x = if lay.stack { x.squeeze(2)? } else { x.clone() };
         let (mean, std) = ensemble_predict(&models, &x)
             .map_err(|e| dlsia_data::Error::Worker(format!("{e:#}")))?;
@@ -318,7 +318,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
         println!("  classes: {}", fr.join(", "));
     }
     if ensemble {
-        let per = s.voxels as f64 * if task == Task::Regression { channels as f64 } else { 1.0 };
+        let per = s.voxels as f64
+            * if task == Task::Regression {
+                channels as f64
+            } else {
+                1.0
+            };
         println!("  mean ensemble std: {:.4}", s.std_sum / per.max(1.0));
     }
     if !s.set_size_counts.is_empty() {

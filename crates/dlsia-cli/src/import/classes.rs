@@ -43,15 +43,16 @@ pub fn class_dims(v: &Value, module: &str, family: &str, what: &str) -> Result<u
             what,
             format!("{family}1d: 1-D networks are not supported by dlsia-rs (2-D and 3-D are)"),
         )),
-        n => Err(format_err(what, format!("{family}{n}d is not a PyTorch class"))),
+        n => Err(format_err(
+            what,
+            format!("{family}{n}d is not a PyTorch class"),
+        )),
     }
 }
 
 /// The `__dict__` of a pickled module instance (its `BUILD` state).
 fn instance_dict(v: &Value) -> Value {
-    v.as_object()
-        .and_then(|o| o.state)
-        .unwrap_or(Value::None)
+    v.as_object().and_then(|o| o.state).unwrap_or(Value::None)
 }
 
 /// An activation instance (`nn.ReLU()`, `nn.LeakyReLU(0.2)`, …) or `None`.
@@ -123,7 +124,10 @@ pub fn final_activation(v: &Value, what: &str) -> Result<Option<FinalAct>> {
     let o = v.as_object().ok_or_else(|| {
         format_err(
             what,
-            format!("expected a module instance or None, found {}", v.type_name()),
+            format!(
+                "expected a module instance or None, found {}",
+                v.type_name()
+            ),
         )
     })?;
     match (o.class.module.as_str(), o.class.name.as_str()) {
@@ -231,7 +235,8 @@ fn group_norm_partial(v: &Value, what: &str) -> Result<Norm> {
             what,
             format!(
                 "functools.partial of {}; only partial(nn.GroupNorm, groups) is supported",
-                func.map(|g| g.path()).unwrap_or_else(|| state[0].type_name())
+                func.map(|g| g.path())
+                    .unwrap_or_else(|| state[0].type_name())
             ),
         ));
     }

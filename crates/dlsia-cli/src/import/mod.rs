@@ -37,6 +37,7 @@ pub use msdnet::MsdNetSpec;
 pub use smsnet::{ScalingEntry, SmsNetSpec};
 
 use crate::error::{format_err, unsupported, Result};
+
 use crate::torch_file::TorchFile;
 
 /// The network a dlsia file describes.
@@ -140,10 +141,8 @@ impl DlsiaFile {
         match &self.model {
             DlsiaModel::TuNet(c) => Ok(Topology::TuNet(c.clone())),
             DlsiaModel::TuNet3Plus(c) => Ok(Topology::TuNet3Plus(c.clone())),
-            DlsiaModel::MsdNet(_) | DlsiaModel::SmsNet(_) => Err(unsupported(
-                self.model.architecture(),
-                "decoded, but this build's dlsia-nets has no such architecture to load it into yet",
-            )),
+            DlsiaModel::MsdNet(spec) => Ok(Topology::MsdNet(spec.to_config()?)),
+            DlsiaModel::SmsNet(spec) => Ok(Topology::SmsNet(spec.to_config()?)),
         }
     }
 

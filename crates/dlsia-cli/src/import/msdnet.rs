@@ -1,11 +1,13 @@
 //! `topo_dict` of dlsia's `MixedScaleDenseNetwork` (13 keys) → [`MsdNetSpec`].
 
-use dlsia_nets::{Act, FinalAct, Norm};
+use dlsia_nets::msdnet::{CustomDilations, MsdActivation};
+use dlsia_nets::{Act, FinalAct, MsdNetConfig, Norm};
+use dlsia_ops::PaddingMode;
 use serde::{Deserialize, Serialize};
 
 use super::classes::{activation, class_dims, final_activation, normalization};
 use super::topo_dict::TopoDict;
-use crate::error::{format_err, Result};
+use crate::error::{format_err, unsupported, Result};
 use crate::pickle::numpy::ndarray;
 use crate::pickle::Value;
 
@@ -56,6 +58,43 @@ impl MsdNetSpec {
                 })
                 .collect(),
         }
+    }
+}
+
+impl MsdNetSpec {
+    /// The dlsia-nets configuration of this network (same layer names, shapes and quirks).
+    pub fn to_config(&self) -> Result<MsdNetConfig> {
+        let padding_mode = match self.padding_mode.as_str() {
+            "zeros" => PaddingMode::Zeros,
+            "reflect" => PaddingMode::Reflect,
+            "replicate" => PaddingMode::Replicate,
+            other => {
+                return Err(unsupported(
+                    "topo_dict[\"padding_mode\"] of a dlsia MixedScaleDenseNetwork",
+                    format!(
+                        "padding mode `{other}` is not supported; zeros, reflect and replicate are"
+                    ),
+                ))
+            }
+        };
+        let dropout = self.dropout.as_ref().map(|r| [r[0], r[1], r[2]]);
+        let mut cfg = MsdNetConfig::new(
+            self.in_channels,
+            self.out_channels,
+            self.num_layers,
+            self.layer_width,
+            self.max_dilation,
+        );
+        cfg.spatial_dims = self.spatial_dims;
+        cfg.custom_dilations = self.custom_msdnet.clone().map(CustomDilations::Matrix);
+        cfg.activation = MsdActivation::One(self.activation);
+        cfg.normalization = self.normalization;
+        cfg.final_activation = self.final_layer;
+        cfg.conv_kernel_size = self.conv_kernel_size;
+        cfg.dropout = dropout;
+        cfg.padding_mode = padding_mode;
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
@@ -124,7 +163,9 @@ pub fn decode_msdnet(topo: &Value) -> Result<MsdNetSpec> {
             if n == 0 || width == 0 || max == 0 {
                 return Err(format_err(
                     t.what("num_layers"),
-                    format!("num_layers {n}, layer_width {width}, max_dilation {max}: all must be ≥ 1"),
+                    format!(
+                        "num_layers {n}, layer_width {width}, max_dilation {max}: all must be ≥ 1"
+                    ),
                 ));
             }
             (n, width, max)

@@ -5,7 +5,8 @@
 //! each node's out-edges in `G._adj[u]` insertion order. Both orders are read from the pickled
 //! dicts as they are, never sorted.
 
-use dlsia_graph::{LastAction, SmsEdge, SmsGraph, SmsNode};
+use dlsia_graph::{LastAction, SmsEdge, SmsGraph, SmsNode, SpatialDims};
+use dlsia_nets::SmsNetConfig;
 use serde::{Deserialize, Serialize};
 
 use super::topo_dict::TopoDict;
@@ -65,6 +66,54 @@ impl SmsNetSpec {
     }
 }
 
+impl SmsNetSpec {
+    /// The base of the strides between node sizes, read from the scaling tables (a stride `s`
+    /// between sizes `a` and `b` is `base^|a − b|`); 2 when no edge changes size.
+    pub fn stride_base(&self) -> Result<usize> {
+        let mut base = None;
+        for e in &self.scaling_table {
+            let steps = (e.to - e.from).unsigned_abs();
+            if steps == 0 || e.stride <= 1 {
+                continue;
+            }
+            let b = (e.stride as f64).powf(1.0 / f64::from(steps)).round() as u64;
+            if b.checked_pow(steps) != Some(e.stride) || base.is_some_and(|x| x != b) {
+                return Err(format_err(
+                    "topo_dict[\"scaling_table\"] of a dlsia SMSNet",
+                    format!(
+                        "stride {} between sizes {} and {} is not a power of one common base",
+                        e.stride, e.from, e.to
+                    ),
+                ));
+            }
+            base = Some(b);
+        }
+        Ok(base.unwrap_or(2) as usize)
+    }
+
+    /// The dlsia-nets configuration of this network.
+    pub fn to_config(&self) -> Result<SmsNetConfig> {
+        let dims = SpatialDims::try_from(self.spatial_dims as u8).map_err(|_| {
+            unsupported(
+                "SMSNet",
+                format!("{}-D networks are not supported", self.spatial_dims),
+            )
+        })?;
+        let mut cfg = SmsNetConfig::new(
+            dims,
+            self.in_channels,
+            self.out_channels,
+            self.graph.clone(),
+        );
+        cfg.in_shape = Some(self.in_shape.clone());
+        cfg.stride_base = self.stride_base()?;
+        cfg.kernel_size = self.convolution_kernel_size;
+        cfg.last_action = self.last_action;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
 /// Which dlsia module the building blocks come from: `smsnet` (2-D) or `sms3d` (3-D).
 fn action_module(v: &Value, what: &str) -> Result<Option<(usize, String)>> {
     match v {
@@ -92,7 +141,11 @@ pub fn decode_smsnet(topo: &Value) -> Result<SmsNetSpec> {
     let what = t.what("hidden_action");
     let (dims, hidden) = action_module(&t.take("hidden_action")?, &what)?
         .ok_or_else(|| format_err(&what, "None; dlsia always saves Conv2DReLU or Conv3DReLU"))?;
-    let expected_hidden = if dims == 2 { "Conv2DReLU" } else { "Conv3DReLU" };
+    let expected_hidden = if dims == 2 {
+        "Conv2DReLU"
+    } else {
+        "Conv3DReLU"
+    };
     if hidden != expected_hidden {
         return Err(unsupported(
             what,
@@ -146,18 +199,18 @@ pub fn decode_smsnet(topo: &Value) -> Result<SmsNetSpec> {
     for (k, v) in t.take("channel_count")?.as_dict(&what)? {
         channel_count.push([k.as_usize(&what)?, v.as_usize(&what)?]);
     }
+    // dlsia-graph's channel_count is indexed by node label; dlsia's dict iterates the nodes
+    // in graph order.
+    let by_label = graph.channel_count(in_channels);
     let expected: Vec<[usize; 2]> = graph
         .nodes()
         .iter()
-        .zip(graph.channel_count(in_channels))
-        .map(|(n, c)| [n.id, c])
+        .map(|n| [n.id, by_label[n.id]])
         .collect();
     if channel_count != expected {
         return Err(format_err(
             what,
-            format!(
-                "{channel_count:?} does not match the graph's edges, which give {expected:?}"
-            ),
+            format!("{channel_count:?} does not match the graph's edges, which give {expected:?}"),
         ));
     }
     let convolution_kernel_size = t.usize("convolution_kernel_size")?;

@@ -95,7 +95,7 @@ pub fn decode_scalar(dtype_value: &Value, bytes: &[u8]) -> std::result::Result<V
 }
 
 /// A decoded numpy array.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NdArray {
     /// Shape.
     pub shape: Vec<usize>,
@@ -127,10 +127,20 @@ pub fn ndarray(v: &Value, what: &str) -> Result<NdArray> {
     let o: Object = v
         .as_object()
         .filter(|o| o.class.name == "_reconstruct")
-        .ok_or_else(|| format_err(what, format!("expected a numpy array, found {}", v.type_name())))?;
+        .ok_or_else(|| {
+            format_err(
+                what,
+                format!("expected a numpy array, found {}", v.type_name()),
+            )
+        })?;
     let state = match &o.state {
         Some(Value::Tuple(t)) if t.len() == 5 => t.clone(),
-        _ => return Err(format_err(what, "a numpy array without its (version, shape, dtype, order, data) state")),
+        _ => {
+            return Err(format_err(
+                what,
+                "a numpy array without its (version, shape, dtype, order, data) state",
+            ))
+        }
     };
     let shape = state[1].as_usize_vec(&format!("{what} shape"))?;
     let dt = dtype(&state[2]).map_err(|e| format_err(what, e))?;
@@ -140,7 +150,10 @@ pub fn ndarray(v: &Value, what: &str) -> Result<NdArray> {
         other => {
             return Err(format_err(
                 what,
-                format!("array data of type {} (object arrays are not supported)", other.type_name()),
+                format!(
+                    "array data of type {} (object arrays are not supported)",
+                    other.type_name()
+                ),
             ))
         }
     };
@@ -148,7 +161,11 @@ pub fn ndarray(v: &Value, what: &str) -> Result<NdArray> {
     if data.len() != n * dt.size {
         return Err(format_err(
             what,
-            format!("{} data bytes for {n} elements of {} bytes", data.len(), dt.size),
+            format!(
+                "{} data bytes for {n} elements of {} bytes",
+                data.len(),
+                dt.size
+            ),
         ));
     }
     let mut values = Vec::with_capacity(n);
@@ -192,7 +209,11 @@ mod tests {
                 module: "numpy".into(),
                 name: "dtype".into(),
             },
-            args: vec![Value::Str(descr.into()), Value::Bool(false), Value::Bool(true)],
+            args: vec![
+                Value::Str(descr.into()),
+                Value::Bool(false),
+                Value::Bool(true),
+            ],
             state: Some(Value::Tuple(Rc::new(vec![
                 Value::Int(3),
                 Value::Str(order.into()),

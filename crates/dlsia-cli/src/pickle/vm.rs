@@ -151,10 +151,9 @@ impl<'a> Machine<'a> {
 
     /// Pops everything above the last MARK, and the mark.
     fn pop_mark(&mut self) -> Result<Vec<Value>> {
-        let m = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.err("an opcode needs a MARK that was never set (corrupt stream)"))?;
+        let m = self.marks.pop().ok_or_else(|| {
+            self.err("an opcode needs a MARK that was never set (corrupt stream)")
+        })?;
         if m > self.stack.len() {
             return Err(self.err("the stack shrank below a MARK (corrupt stream)"));
         }
@@ -171,20 +170,19 @@ impl<'a> Machine<'a> {
     }
 
     fn memo_get(&mut self, key: u64) -> Result<()> {
-        let v = self
-            .memo
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| self.err(format!("memo entry {key} is read before it is written")))?;
+        let v =
+            self.memo.get(&key).cloned().ok_or_else(|| {
+                self.err(format!("memo entry {key} is read before it is written"))
+            })?;
         self.push(v)
     }
 
     fn run(mut self) -> Result<Value> {
         loop {
             self.op_at = self.pos;
-            let op = self.u8().map_err(|_| {
-                self.err("the stream ends without a STOP opcode (truncated file?)")
-            })?;
+            let op = self
+                .u8()
+                .map_err(|_| self.err("the stream ends without a STOP opcode (truncated file?)"))?;
             match op {
                 0x80 => {
                     let proto = self.u8()?;
@@ -509,9 +507,10 @@ impl<'a> Machine<'a> {
                 [] => Value::Dict(Rc::new(RefCell::new(vec![]))),
                 [items] => {
                     let mut pairs = Vec::new();
-                    for p in items.as_seq("OrderedDict items").map_err(|_| {
-                        bad(self, "(...) expects a list of (key, value) pairs")
-                    })? {
+                    for p in items
+                        .as_seq("OrderedDict items")
+                        .map_err(|_| bad(self, "(...) expects a list of (key, value) pairs"))?
+                    {
                         match p.as_seq("pair").ok().as_deref() {
                             Some([k, v]) => pairs.push((k.clone(), v.clone())),
                             _ => return Err(bad(self, "(...) expects (key, value) pairs")),
@@ -545,9 +544,9 @@ impl<'a> Machine<'a> {
                 _ => return Err(bad(self, " is only understood as encode(str, 'latin1')")),
             },
             Known::NumpyScalar => match args.as_slice() {
-                [dtype, Value::Bytes(b)] => decode_scalar(dtype, b).map_err(|e| {
-                    self.err(format!("numpy scalar: {e}"))
-                })?,
+                [dtype, Value::Bytes(b)] => {
+                    decode_scalar(dtype, b).map_err(|e| self.err(format!("numpy scalar: {e}")))?
+                }
                 _ => return Err(bad(self, " expects (dtype, bytes)")),
             },
             Known::RebuildTensor => self.rebuild_tensor(&args)?,
@@ -635,9 +634,8 @@ impl<'a> Machine<'a> {
                     numel: numel.as_usize("storage size").map_err(ctx)?,
                 })))
             }
-            _ => Err(self.err(
-                "a persistent id other than torch's ('storage', type, key, location, numel)",
-            )),
+            _ => Err(self
+                .err("a persistent id other than torch's ('storage', type, key, location, numel)")),
         }
     }
 }
