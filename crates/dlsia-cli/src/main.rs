@@ -7,6 +7,7 @@ mod diagram;
 mod models;
 mod output;
 mod prediction;
+mod scores;
 mod volume_io;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a small network on synthetic data, predict, and write a report (start here).
+    Demo(commands::demo::DemoArgs),
     /// Segment or restore images and volumes of any size with one model or an ensemble.
     Predict(commands::predict::PredictArgs),
     /// Show a model's architecture, hyperparameters and parameter count.
@@ -34,6 +37,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => commands::demo::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Info(a) => commands::info::run(a),
         Command::Draw(a) => commands::draw::run(a),

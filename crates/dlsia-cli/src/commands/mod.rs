@@ -1,5 +1,6 @@
 //! One module per `dlsia` subcommand: its clap arguments and its `run` function.
 
+pub mod demo;
 pub mod draw;
 pub mod import;
 pub mod info;
