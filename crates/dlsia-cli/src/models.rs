@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use dlsia_data::Normalization;
-use dlsia_nets::model_dir::{ModelFile, MODEL_JSON};
+use dlsia_nets::model_dir::MODEL_JSON;
 use dlsia_nets::{load_model, Network};
 use serde::{Deserialize, Serialize};
 
@@ -145,25 +145,4 @@ pub fn ensemble_predict(models: &[Model], x: &Tensor) -> Result<(Tensor, Option<
     let mean = stacked.mean(0)?;
     let var = stacked.broadcast_sub(&mean)?.sqr()?.mean(0)?;
     Ok((mean, Some(var.sqrt()?)))
-}
-
-/// Adds or replaces entries of a model directory's metadata (model.json is rewritten; the
-/// weights are untouched).
-pub fn update_metadata(dir: &Path, entries: &[(&str, serde_json::Value)]) -> Result<()> {
-    let path = dir.join(MODEL_JSON);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut file: ModelFile =
-        serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))?;
-    if !file.metadata.is_object() {
-        file.metadata = serde_json::json!({});
-    }
-    for (k, v) in entries {
-        file.metadata[*k] = v.clone();
-    }
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&file)? + "\n")
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
 }

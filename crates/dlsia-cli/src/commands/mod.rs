@@ -2,6 +2,9 @@
 
 pub mod demo;
 pub mod draw;
+pub mod evaluate;
 pub mod import;
 pub mod info;
+pub mod init;
 pub mod predict;
+pub mod train;
