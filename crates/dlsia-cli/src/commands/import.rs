@@ -25,6 +25,12 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if !args.file.is_file() {
         anyhow::bail!("{}: no such file", args.file.display());
     }
+    if args.out.join(dlsia_nets::model_dir::MODEL_JSON).exists() && !args.force {
+        anyhow::bail!(
+            "{} already holds a model; pass --force to replace it",
+            args.out.display()
+        );
+    }
     let report = import_to_model_dir(&args.file, &args.out, args.force)
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     println!(
