@@ -26,7 +26,7 @@ use dlsia_data::Volume;
 use dlsia_data::{randomized_split, DataLoader, LoaderConfig, SplitConfig, SplitLevel};
 use dlsia_nets::{save_model, Topology, TuNetConfig};
 use dlsia_train::{build_members, train_ensemble, EnsembleMode, OptimizerConfig, TrainConfig};
-use dlsia_train::{TaskConfig, TrainReport};
+use dlsia_train::{SchedulerConfig, TaskConfig, TrainReport};
 use serde_json::json;
 
 use crate::models::{ensemble_predict, Model};
@@ -51,7 +51,7 @@ pub struct DemoArgs {
     /// Networks in the ensemble (its spread is the uncertainty map).
     #[arg(long, default_value_t = 3)]
     pub members: usize,
-    /// Training epochs per member (default 12, or 2 with --quick).
+    /// Training epochs per member (default 16, or 2 with --quick).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// No progress bars.
@@ -71,7 +71,7 @@ struct Plan {
 
 const CLASSES: usize = 5;
 const NOISE: f64 = 0.3;
-const CLASS_NAMES: [&str; CLASSES] = ["background", "rectangle", "disc", "triangle", "annulus"];
+const CLASS_NAMES: [&str; CLASSES] = ["background", "rectangle", "circle", "triangle", "donut"];
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -96,7 +96,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             size: 32,
             depth: 3,
             base_channels: 8,
-            epochs: args.epochs.unwrap_or(12),
+            epochs: args.epochs.unwrap_or(16),
         }
     };
     anyhow::ensure!(plan.epochs >= 1, "--epochs must be at least 1");
@@ -104,7 +104,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let t0 = Instant::now();
     let device = Device::Cpu;
 
-    // Data: noisy shapes (rectangles, discs, triangles, annuli) with per-pixel classes.
+    // Data: noisy shapes (rectangles, circles, triangles, donuts) with per-pixel classes.
     let shapes = random_shape_set(plan.images, NOISE, plan.size, args.seed)
         .context("cannot generate the training shapes")?;
     let test = random_shape_set(plan.test_images, NOISE, plan.size, args.seed ^ 0x7e57)
@@ -130,7 +130,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     };
     let (train, val) = (loader(train, true)?, loader(val, false)?);
 
-    // Training: an ensemble of small U-Nets, AdamW, cosine schedule.
+    // Training: an ensemble of small U-Nets, AdamW with a cosine schedule.
     let topology = Topology::TuNet(TuNetConfig::new(
         &[plan.size, plan.size],
         1,
@@ -141,6 +141,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut config = TrainConfig::new(plan.epochs, TaskConfig::segmentation(CLASSES));
     config.seed = args.seed;
     config.optimizer = toml::from_str::<OptimizerConfig>("kind = \"adamw\"\nlr = 5e-3")?;
+    config.scheduler = Some(toml::from_str::<SchedulerConfig>("kind = \"cosine\"")?);
     config.progress = !args.quiet;
     let members = build_members(&topology, args.members, args.seed, &device)?;
     let n_params = members[0].num_parameters();
@@ -245,7 +246,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "data": {"train_and_validation_images": plan.images, "test_images": plan.test_images,
                  "size": [plan.size, plan.size], "classes": CLASS_NAMES, "noise": NOISE, "seed": args.seed},
         "model": {"topology": topology, "parameters": n_params, "members": args.members},
-        "training": {"epochs": plan.epochs, "optimizer": "adamw lr 5e-3",
+        "training": {"epochs": plan.epochs, "optimizer": "adamw lr 5e-3, cosine schedule",
                      "history": reports.iter().map(|r| &r.history).collect::<Vec<_>>()},
         "test": {"ensemble_mean": ensemble_scores, "members": member_scores,
                  "mean_uncertainty_right_pixels": unc_right,
