@@ -21,6 +21,16 @@ fn check_case(name: &str) {
     let net = file
         .build_network(&Device::Cpu)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    if !meta["topology"].is_null() {
+        let ours = serde_json::to_value(file.topology().unwrap()).unwrap();
+        let want: dlsia_nets::Topology = serde_json::from_value(meta["topology"].clone())
+            .unwrap_or_else(|e| panic!("{name}: fixture topology: {e}"));
+        assert_eq!(
+            ours,
+            serde_json::to_value(want).unwrap(),
+            "{name}: topology"
+        );
+    }
     // dlsia counts the parameters of TUNet3+'s decoders it never uses; we leave them out.
     let prefixes = file.topology().unwrap().ignored_weight_prefixes();
     let unused: usize = file
