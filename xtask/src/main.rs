@@ -5,11 +5,13 @@
 //! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
 //! * `bench lean`: the lean MSDNet on the MSDNet workloads against PyTorch (see `bench_lean.rs`).
+//! * `bench train`: training precision (f32/f16/bf16) on the CPU against PyTorch (see `bench_train.rs`).
 
 mod bench_lean;
 mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
+mod bench_train;
 
 use std::process::Command;
 
@@ -51,7 +53,8 @@ commands:
   bench mixed  MSDNet W1/W2/W2b, SMSNet W4 vs PyTorch (2 threads)
   bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
   bench ops    dlsia-ops kernels vs PyTorch (2 threads)
-  bench lean   lean MSDNet W1/W2/W2b/3-D/depth scaling vs PyTorch (2 threads)";
+  bench lean   lean MSDNet W1/W2/W2b/3-D/depth scaling vs PyTorch (2 threads)
+  bench train  training precision f32/f16/bf16 on the CPU vs PyTorch (2 threads)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
             Some("nets") => bench_nets::run(&args[2..]),
             Some("ops") => bench_ops::run(&args[2..]),
             Some("lean") => bench_lean::run(&args[2..]),
+            Some("train") => bench_train::run(&args[2..]),
             _ => {
                 eprintln!("{USAGE}");
                 bail!("unknown or missing bench suite")

@@ -73,8 +73,9 @@ pub enum Error {
     /// The gradients became NaN or infinite; the run stopped before the optimizer step.
     #[error(
         "the gradient norm is {value} at epoch {epoch}, batch {batch} (the loss was finite); \
-         training stopped before the weights were changed. Lower the learning rate or clip \
-         gradients. {}",
+         training stopped before the weights were changed. Lower the learning rate, clip \
+         gradients or check the inputs for NaN/Inf (ReLU and max pooling can hide a NaN input \
+         from the loss, not from the gradient). {}",
         last_checkpoint_note(.last_checkpoint)
     )]
     NonFiniteGradient {

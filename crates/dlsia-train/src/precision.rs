@@ -3,10 +3,12 @@
 //! **What is supported.** Training runs in f32 (f64 works for gradient checks). Reduced
 //! precision is refused with an error that says why:
 //!
-//! * on the CPU, Candle 0.11 has no bf16 convolution (its gemm path rejects bf16) and its f16
-//!   convolution and matrix product are far slower than f32 (measured in this crate's
-//!   `precision` benchmark, see `BENCHMARKS.md`); the dlsia-ops kernels the networks use are
-//!   f32/f64 only, so there is nothing to gain;
+//! * on the CPU, Candle 0.11 has no bf16 convolution (its gemm path rejects bf16; a plain bf16
+//!   matrix product runs, 4× slower than f32), its f16 convolution is no faster than f32 forward
+//!   and 2.8× slower forward+backward, its f16 matrix product 2.4× slower (this crate's
+//!   `precision` benchmark; PyTorch on the same CPU is slower in f16/bf16 too, see
+//!   `BENCHMARKS.md`); the dlsia-ops kernels the networks use are f32/f64 only, so there is
+//!   nothing to gain;
 //! * on CUDA, bf16/f16 training (f32 master weights, half-precision forward and backward,
 //!   [`LossScaler`] for f16) is planned but not implemented yet.
 //!
