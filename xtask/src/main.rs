@@ -3,9 +3,12 @@
 //! * `ci`: what `.ci/run` does (format check, clippy with warnings denied, the test suite).
 //! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
+//! * `cuda`: installs a CUDA 13.0 toolkit from PyPI, compiles every kernel to PTX and
+//!   type-checks the `cuda` features, all without a GPU (see `cuda.rs`).
 
 mod bench_nets;
 mod bench_ops;
+mod cuda;
 
 use std::process::Command;
 
@@ -45,12 +48,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci           format check, clippy -D warnings, tests
   bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
-  bench ops    dlsia-ops kernels vs PyTorch (2 threads)";
+  bench ops    dlsia-ops kernels vs PyTorch (2 threads)
+  cuda         install CUDA 13.0 nvcc (PyPI), compile kernels for sm_80/sm_90, check --features cuda";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("cuda") => cuda::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("nets") => bench_nets::run(&args[2..]),
             Some("ops") => bench_ops::run(&args[2..]),
