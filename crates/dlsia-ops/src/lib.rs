@@ -37,6 +37,7 @@
 //! depth-to-space copy; 2-wide max pooling is vectorised; batch normalisation is fused. Work is
 //! split with rayon; partial sums are combined in a fixed order, so results are deterministic for
 //! a given thread count. Measurements against PyTorch: `cargo xtask bench ops`, `BENCHMARKS.md`.
+//! * [`msd`]: the fused, memory-efficient mixed-scale dense block (memory linear in depth).
 //!
 //! ## Candle 0.11 defects routed around
 //!
@@ -58,6 +59,7 @@ mod cuda;
 pub mod device;
 pub mod error;
 mod kernels;
+pub mod msd;
 pub mod nn;
 mod ops;
 pub mod padding;
@@ -69,8 +71,8 @@ pub use candle_core as __candle;
 pub use device::device_from_str;
 pub use error::{Error, Result};
 pub use ops::{
-    batch_norm_train, channel_affine, conv, conv_transpose, max_pool, pad, softmax_channels,
-    upsample_nearest, upsample_nearest_scale, BatchNormOutput,
+    batch_norm_train, channel_affine, conv, conv_input_grad, conv_transpose, conv_weight_grad,
+    max_pool, pad, softmax_channels, upsample_nearest, upsample_nearest_scale, BatchNormOutput,
 };
 pub use padding::PaddingMode;
 pub use params::{Init, LoadOptions, ParamBuilder, ParamKind, ParamStore};
