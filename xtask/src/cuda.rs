@@ -4,7 +4,7 @@
 //!    version the lent GPU machines' driver 580 runs) into `~/.cache/dlsia-cuda/13.0` unless
 //!    it is already there (`DLSIA_CUDA_HOME` overrides the folder).
 //! 2. Compiles every `crates/dlsia-kernels/kernels/*.cu` to PTX for sm_80 and sm_90 with
-//!    warnings as errors.
+//!    warnings as errors, and assembles the PTX with ptxas (about a minute in all).
 //! 3. Runs `cargo clippy --all-targets --features cuda -- -D warnings` for every crate that has a
 //!    `cuda` feature (type-checks the CUDA code paths, including Candle's CUDA backend, whose
 //!    own kernels nvcc compiles on the first run: minutes).
@@ -244,9 +244,23 @@ fn compile_kernels(root: &Path, home: &Path) -> Result<usize> {
                 );
                 failures.push(format!("{stem}.cu ({arch})"));
             } else {
+                // Assemble the PTX too: ptxas catches what only shows at the machine level
+                // (register or shared-memory limits, unsupported instructions).
+                let asm = Command::new(home.join("bin").join("ptxas"))
+                    .arg(format!("-arch={arch}"))
+                    .arg(&ptx)
+                    .arg("-o")
+                    .arg(ptx.with_extension("cubin"))
+                    .output()
+                    .context("cannot run ptxas")?;
+                if !asm.status.success() {
+                    eprintln!("{}", String::from_utf8_lossy(&asm.stderr));
+                    failures.push(format!("{stem}.cu ({arch}, ptxas)"));
+                    continue;
+                }
                 let text = std::fs::read_to_string(&ptx)?;
                 let entries = text.matches(".entry").count();
-                eprintln!("  {stem}.cu {arch}: {entries} kernels");
+                eprintln!("  {stem}.cu {arch}: {entries} kernels, assembled");
             }
         }
     }

@@ -8,8 +8,8 @@
 //! * `cuda`: installs a CUDA 13.0 toolkit from PyPI, compiles every kernel to PTX and
 //!   type-checks the `cuda` features, all without a GPU (see `cuda.rs`).
 
-mod bench_mixed;
 mod bench_lean;
+mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
 mod cuda;

@@ -14,6 +14,7 @@
 //! | `REMAP` | `remap_gather`, `remap_scatter` |
 //! | `CHANNEL` | `channel_affine`, `channel_sums`, `batch_norm_dx` |
 //! | `REDUCE` | `sum_chunks_f32`, `sum_chunks_f64`, `sum_chunks_f64_to_f32` |
+//! | `MSD` | `msd_copy_channels`, `msd_layer_fwd`, `msd_layer_fwd_inplace`, `msd_affine_relu`, `msd_relu_mask`, `msd_norm_bwd`, `msd_dot_part`, `msd_wgrad_part`, `msd_dx_gather` |
 //!
 //! Every kernel works on 3-D spatial geometry (1-D and 2-D problems have unit leading axes),
 //! takes its geometry as a struct of 32-bit integers passed by value (mirrored by `#[repr(C)]`
@@ -48,6 +49,13 @@ mod tests {
         }
         for name in ["conv_direct_fwd_f32", "im2col_f64", "col2im_f32"] {
             assert!(CONV.ptx.contains(name), "conv module lacks {name}");
+        }
+        for name in [
+            "msd_layer_fwd_inplace_f32",
+            "msd_dx_gather_f64",
+            "msd_wgrad_part_f32",
+        ] {
+            assert!(MSD.ptx.contains(name), "msd module lacks {name}");
         }
     }
 }

@@ -2,7 +2,9 @@
 //! per-channel sums in f64 (two-stage, or atomic adds when determinism is switched off), batch
 //! statistics and the batch-norm input gradient.
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
+use candle_core::cuda_backend::cudarc::driver::{
+    CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
+};
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::Result;
 
@@ -68,17 +70,14 @@ enum SumMode<'a> {
 }
 
 /// Per-channel sums in f64 scaled by `scale`, as `K·C` values of type `Out` (row k = k-th sum).
-fn sums<T: CudaReal, Out: CudaReal>(
+fn sums<T: CudaReal, Out: CudaReal + super::SumChunks<f64>>(
     dev: &CudaDevice,
     p: Planes,
     x: &CudaView<'_, T>,
     g: Option<&CudaView<'_, T>>,
     mode: SumMode<'_>,
     scale: f64,
-) -> Result<CudaSlice<Out>>
-where
-    Out: super::SumChunks<f64>,
-{
+) -> Result<CudaSlice<Out>> {
     let (mode_id, nk) = match mode {
         SumMode::Values => (0i32, 1usize),
         SumMode::SquaredDeviations(_) => (1, 1),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use candle_core::cuda_backend::cudarc::cublas::{CudaBlas, Gemm, StridedBatchedConfig};
 use candle_core::cuda_backend::cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs,
-    LaunchConfig, ValidAsZeroBits,
+    LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorage, WrapErr};
 use candle_core::{Layout, Result};

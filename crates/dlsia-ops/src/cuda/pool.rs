@@ -3,7 +3,7 @@
 //! gathers per input element (deterministic, the CPU kernel's summation order) or adds
 //! atomically (see [`set_deterministic_reductions`](crate::device::set_deterministic_reductions)).
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DeviceRepr};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, PushKernelArg};
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::Result;
 

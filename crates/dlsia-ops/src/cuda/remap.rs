@@ -2,7 +2,7 @@
 //! GPU side of `kernels::remap`). The adjoint gathers through inverse maps, so it needs no
 //! atomics and sums in the CPU kernel's order.
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::Result;
 
