@@ -6,12 +6,15 @@
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
 //! * `bench lean`: the lean MSDNet on the MSDNet workloads against PyTorch (see `bench_lean.rs`).
 //! * `bench train`: training precision (f32/f16/bf16) on the CPU against PyTorch (see `bench_train.rs`).
+//! * `cuda`: installs a CUDA 13.0 toolkit from PyPI, compiles every kernel to PTX and
+//!   type-checks the `cuda` features, all without a GPU (see `cuda.rs`).
 
 mod bench_lean;
 mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
 mod bench_train;
+mod cuda;
 
 use std::process::Command;
 
@@ -54,12 +57,14 @@ commands:
   bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
   bench ops    dlsia-ops kernels vs PyTorch (2 threads)
   bench lean   lean MSDNet W1/W2/W2b/3-D/depth scaling vs PyTorch (2 threads)
-  bench train  training precision f32/f16/bf16 on the CPU vs PyTorch (2 threads)";
+  bench train  training precision f32/f16/bf16 on the CPU vs PyTorch (2 threads)
+  cuda         install CUDA 13.0 nvcc (PyPI), compile kernels for sm_80/sm_90, check --features cuda";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("cuda") => cuda::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("mixed") => bench_mixed::run(&args[2..]),
             Some("nets") => bench_nets::run(&args[2..]),

@@ -14,6 +14,18 @@
 //!   `GroupNorm`, `InstanceNorm`, `Linear`, `Dropout`, `Activation`.
 //! * [`ParamStore`]/[`ParamBuilder`]: named, seeded parameters with strict safetensors I/O.
 //! * [`alloc::tune_for_throughput`]: opt-in glibc tuning for training binaries.
+//! * [`device`]: `--device cpu|cuda|cuda:N` parsing ([`device_from_str`]), the CUDA
+//!   reduction-determinism switch, and [`test_device!`] for tests that run on every device.
+//!
+//! ## CUDA
+//!
+//! With the crate feature `cuda` (off by default; needs a CUDA toolkit at build time, see
+//! `cargo xtask cuda`), every op also runs on tensors on a CUDA device: Candle dispatches each
+//! custom op to its `cuda_fwd`, which launches kernels from `dlsia-kernels` (direct kernels for
+//! few output channels — every MSDNet layer —, im2col + cuBLAS otherwise; gathers instead of
+//! atomics wherever an adjoint scatters). Results match the CPU kernels to rounding; with
+//! [`device::set_deterministic_reductions`] (on by default) they are bit-identical from run
+//! to run.
 //!
 //! ## Speed
 //!
@@ -42,6 +54,9 @@
 //!   used by these layers (the losses crate owns a stable BCE).
 
 pub mod alloc;
+#[cfg(feature = "cuda")]
+mod cuda;
+pub mod device;
 pub mod error;
 mod kernels;
 pub mod msd;
@@ -51,6 +66,9 @@ pub mod padding;
 pub mod params;
 pub mod spec;
 
+#[doc(hidden)]
+pub use candle_core as __candle;
+pub use device::device_from_str;
 pub use error::{Error, Result};
 pub use ops::{
     batch_norm_train, channel_affine, conv, conv_input_grad, conv_transpose, conv_weight_grad,

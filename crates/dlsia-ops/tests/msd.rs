@@ -634,3 +634,108 @@ fn pack_and_unpack_round_trip() {
         assert_eq!(flat(&back), flat(t));
     }
 }
+
+/// The block on `dev` (f64 and f32) against the naive forward, and its gradients against the
+/// CPU f64 block (whose gradients the finite-difference tests above check), for every padding
+/// mode, width 2, 2-D and 3-D, without and with normalisation (batch and running statistics);
+/// repeated runs give the same bits.
+fn msd_on_device(dev: &Device) {
+    let cases: Vec<(MsdSpec, Vec<usize>)> = MODES
+        .iter()
+        .flat_map(|&m| {
+            [
+                (MsdSpec::cyclic(2, 2, 3, 2, 3).with_padding(m), vec![7, 6]),
+                (
+                    MsdSpec::cyclic(3, 1, 2, 2, 2).with_padding(m),
+                    vec![3, 4, 5],
+                ),
+            ]
+        })
+        .chain([(
+            MsdSpec::cyclic(2, 1, 3, 2, 2)
+                .with_padding(PaddingMode::Reflect)
+                .with_norm(MsdNorm::default()),
+            vec![5, 6],
+        )])
+        .collect();
+    for (ci, (spec, dims)) in cases.iter().enumerate() {
+        let block = MsdBlock::new(spec.clone()).unwrap();
+        let (n, nu) = (2, block.units());
+        let (x, w, b) = problem(&block, n, dims, 300 + ci as u64);
+        let mut params = b.clone();
+        if spec.norm.is_some() {
+            params.extend(rnd(nu, 400).into_iter().map(|v| 1.0 + 0.3 * v));
+            params.extend(rnd(nu, 401).into_iter().map(|v| 0.2 * v));
+        }
+        let pdims: Vec<usize> = if spec.norm.is_some() {
+            vec![3, nu]
+        } else {
+            vec![nu]
+        };
+        let stats: Vec<(f64, f64)> = (0..nu)
+            .map(|u| (0.1 * u as f64, 0.5 + 0.1 * u as f64))
+            .collect();
+        let (mean, var): (Vec<f64>, Vec<f64>) = stats.iter().copied().unzip();
+        let naive = Naive {
+            spec,
+            n,
+            dims: dims.clone(),
+        };
+        let xs = shape(n, spec.in_channels, dims);
+        let runnings: &[bool] = if spec.norm.is_some() {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &running in runnings {
+            let run = |d: &Device, dtype: DType| -> (Vec<f64>, Vec<Vec<f64>>) {
+                let xv = common::var_on(&x, &xs, d, dtype);
+                let wv = common::var_on(&w, &[block.weight_len()], d, dtype);
+                let pv = common::var_on(&params, &pdims, d, dtype);
+                let r = if spec.norm.is_some() {
+                    let mode = if running {
+                        MsdStats::Running {
+                            mean: &mean,
+                            var: &var,
+                        }
+                    } else {
+                        MsdStats::Batch
+                    };
+                    block.forward_normalized(&xv, &wv, &pv, mode).unwrap().0
+                } else {
+                    block.forward(&xv, &wv, &pv).unwrap()
+                };
+                assert!(r.device().same_device(d), "output left the device");
+                let m = rnd(r.elem_count(), 500);
+                let mt = common::tensor_on(&m, r.dims(), d, dtype);
+                let g = (&r * &mt).unwrap().sum_all().unwrap().backward().unwrap();
+                let gs = [xv.as_tensor(), wv.as_tensor(), pv.as_tensor()]
+                    .iter()
+                    .map(|v| flat(g.get(v).unwrap()))
+                    .collect();
+                (flat(&r), gs)
+            };
+            let what = format!("{spec:?} {dims:?} running={running}");
+            let want = naive.forward(&x, &w, &params, running.then_some(stats.as_slice()));
+            let (_, cpu_grads) = run(&Device::Cpu, DType::F64);
+            for (dtype, tol) in [(DType::F64, 1e-11), (DType::F32, 2e-4)] {
+                let (y, grads) = run(dev, dtype);
+                common::assert_close(&format!("{what} {dtype:?} forward"), &y, &want, tol);
+                for (k, name) in ["dx", "dw", "dparams"].iter().enumerate() {
+                    common::assert_close(
+                        &format!("{what} {dtype:?} {name}"),
+                        &grads[k],
+                        &cpu_grads[k],
+                        tol,
+                    );
+                }
+                let again = run(dev, dtype);
+                assert!(
+                    again.0 == y && again.1 == grads,
+                    "{what} {dtype:?}: runs differ"
+                );
+            }
+        }
+    }
+}
+dlsia_ops::test_device!(msd_on_device, msd_cpu, msd_cuda);

@@ -28,6 +28,43 @@ impl Remap {
     pub(crate) fn output(&self) -> [usize; 3] {
         [self.maps[0].len(), self.maps[1].len(), self.maps[2].len()]
     }
+
+    /// The maps as one `i32` array `[map_d | map_h | map_w]`, −1 for a zero (the CUDA
+    /// kernels' format).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn packed_maps(&self) -> Result<Vec<i32>, std::num::TryFromIntError> {
+        self.maps
+            .iter()
+            .flatten()
+            .map(|m| m.map_or(Ok(-1), i32::try_from))
+            .collect()
+    }
+
+    /// The inverse maps as compressed rows per axis (the CUDA adjoint's format): for axis `a`
+    /// at offset `start[a]`, `input[a] + 1` row offsets, then the output coordinates that read
+    /// each input coordinate, ascending.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn inverse_maps(&self) -> Result<(Vec<i32>, [usize; 3]), std::num::TryFromIntError> {
+        let mut out = Vec::new();
+        let mut start = [0; 3];
+        for (a, map) in self.maps.iter().enumerate() {
+            start[a] = out.len();
+            let mut rows: Vec<Vec<i32>> = vec![Vec::new(); self.input[a]];
+            for (o, m) in map.iter().enumerate() {
+                if let Some(i) = m {
+                    rows[*i].push(i32::try_from(o)?);
+                }
+            }
+            let mut off = 0usize;
+            out.push(0);
+            for row in &rows {
+                off += row.len();
+                out.push(i32::try_from(off)?);
+            }
+            out.extend(rows.into_iter().flatten());
+        }
+        Ok((out, start))
+    }
 }
 
 /// `y[p, d, h, w] = x[p, map_d[d], map_h[h], map_w[w]]` (zero where a map is `None`).
@@ -88,4 +125,33 @@ pub(crate) fn scatter_add<T: Real>(r: &Remap, dy: &[T]) -> Vec<T> {
             }
         });
     dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_and_inverse_maps_list_readers_in_order() {
+        let r = Remap {
+            ndim: 1,
+            planes: 1,
+            input: [1, 1, 3],
+            maps: [
+                vec![Some(0)],
+                vec![Some(0)],
+                vec![Some(1), Some(0), None, Some(1), Some(2)],
+            ],
+        };
+        let (inv, start) = r.inverse_maps().unwrap();
+        // Axes d and h: offsets [0, 1], reader [0]. Axis w: offsets [0, 1, 3, 4]; input 0 is
+        // read by output 1, input 1 by outputs 0 and 3, input 2 by output 4.
+        assert_eq!(start, [0, 3, 6]);
+        assert_eq!(inv, [0, 1, 0, 0, 1, 0, 0, 1, 3, 4, 1, 0, 3, 4]);
+        assert_eq!(r.packed_maps().unwrap(), [0, 0, 1, 0, -1, 1, 2]);
+        // The inverse is the adjoint: scatter_add through the maps equals the CSR gather.
+        let dy = [1.0f64, 10.0, 100.0, 1000.0, 10000.0];
+        let dx = scatter_add(&r, &dy);
+        assert_eq!(dx, [10.0, 1001.0, 10000.0]);
+    }
 }

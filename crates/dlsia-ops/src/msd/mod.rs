@@ -17,6 +17,9 @@
 //! * CPU kernels with rayon; inner loops vectorise (AVX-512 / AVX2+FMA chosen at run time).
 //!   Each kernel sits in its own function ([`forward`](self) and backward jobs) so that device
 //!   versions can be added beside them.
+//! * CUDA (crate feature `cuda`): the same layer-by-layer passes as kernels from
+//!   `dlsia-kernels` (`msd.cu`), selected when the tensors live on a CUDA device; gathers and
+//!   two-stage sums instead of atomics, so results are deterministic.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor, Var};
@@ -39,6 +42,8 @@ mod backward;
 mod buf;
 mod config;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod forward;
 mod geom;
 mod norm;

@@ -398,6 +398,37 @@ impl FwdOp {
         dims.extend_from_slice(&l1.dims()[2..]);
         Ok((T::to_cpu_storage_owned(buf), Shape::from(dims)))
     }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::view;
+        let name = "msd-block";
+        let g = &self.geom;
+        expect_dims(name, "weights", l2, &[g.weight_len()])?;
+        let (x, w, p) = (
+            view::<T>(s1, l1, name)?,
+            view::<T>(s2, l2, name)?,
+            view::<T>(s3, l3, name)?,
+        );
+        let dev = s1.device();
+        let (buf, st) = super::cuda::forward(dev, g, &x, &w, &p, self.norm.as_ref())?;
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+        let mut dims = vec![g.n, g.channels];
+        dims.extend_from_slice(&l1.dims()[2..]);
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(buf, dev.clone()),
+            Shape::from(dims),
+        ))
+    }
 }
 
 impl CustomOp3 for FwdOp {
@@ -418,6 +449,22 @@ impl CustomOp3 for FwdOp {
             candle_core::bail!("msd-block: inputs have different dtypes");
         }
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2, s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() || s1.dtype() != s3.dtype() {
+            candle_core::bail!("msd-block: inputs have different dtypes");
+        }
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2, s3, l3))
     }
 
     fn bwd(
@@ -487,6 +534,49 @@ impl BwdOp {
         let len = out.len();
         Ok((T::to_cpu_storage_owned(out), Shape::from(len)))
     }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::view;
+        let name = "msd-block-backward";
+        if l1.dims() != l2.dims() {
+            candle_core::bail!(
+                "{name}: gradient shape {:?} differs from buffer shape {:?}",
+                l2.dims(),
+                l1.dims()
+            );
+        }
+        let (r, g, wp) = (
+            view::<T>(s1, l1, name)?,
+            view::<T>(s2, l2, name)?,
+            view::<T>(s3, l3, name)?,
+        );
+        if wp.len() < self.nw {
+            candle_core::bail!(
+                "{name}: {} packed values, fewer than the {} weights",
+                wp.len(),
+                self.nw
+            );
+        }
+        let (w, p) = (wp.slice(..self.nw), wp.slice(self.nw..));
+        let norm = self.norm.as_ref().map(|(n, s)| (n, s.as_slice()));
+        let dev = s1.device();
+        let out = super::cuda::backward(dev, &self.geom, &r, &g, &w, &p, norm)?;
+        let len = out.len();
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone()),
+            Shape::from(len),
+        ))
+    }
 }
 
 impl CustomOp3 for BwdOp {
@@ -507,5 +597,21 @@ impl CustomOp3 for BwdOp {
             candle_core::bail!("msd-block-backward: inputs have different dtypes");
         }
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2, s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() || s1.dtype() != s3.dtype() {
+            candle_core::bail!("msd-block-backward: inputs have different dtypes");
+        }
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2, s3, l3))
     }
 }

@@ -7,6 +7,8 @@
 
 use std::sync::{Arc, Mutex};
 
+#[cfg(feature = "cuda")]
+use candle_core::{backend::BackendStorage, CudaStorage};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::{check_float, expect_dims, with_real};
@@ -79,6 +81,34 @@ impl AffineOp {
         let y = channel::affine(self.p, x, &a, &b);
         Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        use crate::cuda::view;
+        let name = "dlsia-channel-affine";
+        expect_dims(name, "scale", l2, &[self.p.c])?;
+        expect_dims(name, "shift", l3, &[self.p.c])?;
+        let (x, a, b) = (
+            view::<T>(s1, l1, name)?,
+            view::<T>(s2, l2, name)?,
+            view::<T>(s3, l3, name)?,
+        );
+        let dev = s1.device();
+        let y = crate::cuda::channel::affine(dev, self.p, &x, &a, &b)?;
+        Ok((
+            CudaStorage::wrap_cuda_slice(y, dev.clone()),
+            l1.shape().clone(),
+        ))
+    }
 }
 
 impl CustomOp3 for AffineOp {
@@ -96,6 +126,19 @@ impl CustomOp3 for AffineOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2, s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2, s3, l3))
     }
 
     fn bwd(
@@ -148,6 +191,26 @@ impl GradSumsOp {
         let out: Vec<T> = sg.iter().chain(&sgx).map(|&v| T::from_f64(v)).collect();
         Ok((T::to_cpu_storage_owned(out), Shape::from((2, self.0.c))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let name = "dlsia-channel-grad-sums";
+        expect_dims(name, "gradient", l2, l1.dims())?;
+        let x = crate::cuda::view::<T>(s1, l1, name)?;
+        let g = crate::cuda::view::<T>(s2, l2, name)?;
+        let dev = s1.device();
+        let out = crate::cuda::channel::grad_sums(dev, self.0, &x, &g)?;
+        Ok((
+            CudaStorage::wrap_cuda_slice(out, dev.clone()),
+            Shape::from((2, self.0.c)),
+        ))
+    }
 }
 
 impl CustomOp2 for GradSumsOp {
@@ -162,6 +225,17 @@ impl CustomOp2 for GradSumsOp {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2))
     }
 }
 
@@ -265,6 +339,42 @@ impl BatchNormOp {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some((mean, var));
         Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        use crate::cuda::view;
+        let name = "dlsia-batch-norm";
+        expect_dims(name, "weight", l2, &[self.p.c])?;
+        expect_dims(name, "bias", l3, &[self.p.c])?;
+        let dev = s1.device();
+        let x = view::<T>(s1, l1, name)?;
+        let w = dev.clone_dtoh(&view::<T>(s2, l2, name)?)?;
+        let b = dev.clone_dtoh(&view::<T>(s3, l3, name)?)?;
+        let (mean, var) = crate::cuda::channel::stats(dev, self.p, &x)?;
+        let (mut a, mut sh) = (vec![T::ZERO; self.p.c], vec![T::ZERO; self.p.c]);
+        for c in 0..self.p.c {
+            let r = 1.0 / (var[c] + self.eps).sqrt();
+            let ac = r * w[c].to_f64();
+            a[c] = T::from_f64(ac);
+            sh[c] = T::from_f64(b[c].to_f64() - mean[c] * ac);
+        }
+        let (a, sh) = (dev.clone_htod(&a)?, dev.clone_htod(&sh)?);
+        let y = crate::cuda::channel::affine(dev, self.p, &x, &a.slice(..), &sh.slice(..))?;
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some((mean, var));
+        Ok((
+            CudaStorage::wrap_cuda_slice(y, dev.clone()),
+            l1.shape().clone(),
+        ))
+    }
 }
 
 impl CustomOp3 for BatchNormOp {
@@ -282,6 +392,19 @@ impl CustomOp3 for BatchNormOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2, s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2, s3, l3))
     }
 
     fn bwd(
@@ -362,6 +485,34 @@ impl BatchNormGradOp {
         let dx = channel::batch_norm_dx(self.0, x, g, &q);
         Ok((T::to_cpu_storage_owned(dx), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        use crate::cuda::view;
+        let name = "dlsia-batch-norm-grad";
+        expect_dims(name, "gradient", l2, l1.dims())?;
+        expect_dims(name, "parameters", l3, &[5, self.0.c])?;
+        let (x, g, prm) = (
+            view::<T>(s1, l1, name)?,
+            view::<T>(s2, l2, name)?,
+            view::<T>(s3, l3, name)?,
+        );
+        let dev = s1.device();
+        let dx = crate::cuda::channel::batch_norm_dx(dev, self.0, &x, &g, &prm)?;
+        Ok((
+            CudaStorage::wrap_cuda_slice(dx, dev.clone()),
+            l1.shape().clone(),
+        ))
+    }
 }
 
 impl CustomOp3 for BatchNormGradOp {
@@ -378,6 +529,19 @@ impl CustomOp3 for BatchNormGradOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2, s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2, s3, l3))
     }
 }
 

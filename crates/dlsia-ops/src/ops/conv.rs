@@ -65,6 +65,42 @@ impl ConvOp {
         };
         Ok((T::to_cpu_storage_owned(out), Shape::from(dims)))
     }
+
+    #[cfg(feature = "cuda")]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::{conv as cuda_conv, view};
+        let g = &self.geom;
+        let name = self.name();
+        let dev = s1.device();
+        let (a, b) = (view::<T>(s1, l1, name)?, view::<T>(s2, l2, name)?);
+        let (out, dims) = match self.kind {
+            ConvKind::Forward => {
+                expect_dims(name, "input", l1, &g.x_dims())?;
+                expect_dims(name, "weight", l2, &g.w_dims())?;
+                (cuda_conv::forward(dev, g, &a, &b)?, g.y_dims())
+            }
+            ConvKind::DataGrad => {
+                expect_dims(name, "output gradient", l1, &g.y_dims())?;
+                expect_dims(name, "weight", l2, &g.w_dims())?;
+                (cuda_conv::data_grad(dev, g, &a, &b)?, g.x_dims())
+            }
+            ConvKind::WeightGrad => {
+                expect_dims(name, "input", l1, &g.x_dims())?;
+                expect_dims(name, "output gradient", l2, &g.y_dims())?;
+                (cuda_conv::weight_grad(dev, g, &a, &b)?, g.w_dims())
+            }
+        };
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone()),
+            Shape::from(dims),
+        ))
+    }
 }
 
 impl CustomOp2 for ConvOp {
@@ -92,6 +128,25 @@ impl CustomOp2 for ConvOp {
             );
         }
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() {
+            candle_core::bail!(
+                "{}: dtypes differ ({:?} and {:?})",
+                self.name(),
+                s1.dtype(),
+                s2.dtype()
+            );
+        }
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2))
     }
 
     fn bwd(

@@ -28,6 +28,21 @@ impl MaxPoolOp {
         let y = pool::forward(&self.0, x);
         Ok((T::to_cpu_storage_owned(y), Shape::from(self.0.y_dims())))
     }
+
+    #[cfg(feature = "cuda")]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        expect_dims(self.name(), "input", l, &x_dims(&self.0))?;
+        let x = crate::cuda::view::<T>(s, l, self.name())?;
+        let y = crate::cuda::pool::forward(s.device(), &self.0, &x)?;
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(y, s.device().clone()),
+            Shape::from(self.0.y_dims()),
+        ))
+    }
 }
 
 impl CustomOp1 for MaxPoolOp {
@@ -36,6 +51,14 @@ impl CustomOp1 for MaxPoolOp {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name(), s, T => self.run::<T>(s, l))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name(), s, T => self.run_cuda::<T>(s, l))
     }
     fn bwd(
         &self,
@@ -65,6 +88,25 @@ impl MaxPoolGradOp {
         let dx = pool::backward(&self.0, x, dy);
         Ok((T::to_cpu_storage_owned(dx), Shape::from(x_dims(&self.0))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        expect_dims(self.name(), "input", l1, &x_dims(&self.0))?;
+        expect_dims(self.name(), "output gradient", l2, &self.0.y_dims())?;
+        let x = crate::cuda::view::<T>(s1, l1, self.name())?;
+        let dy = crate::cuda::view::<T>(s2, l2, self.name())?;
+        let dx = crate::cuda::pool::backward(s1.device(), &self.0, &x, &dy)?;
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(dx, s1.device().clone()),
+            Shape::from(x_dims(&self.0)),
+        ))
+    }
 }
 
 impl CustomOp2 for MaxPoolGradOp {
@@ -82,6 +124,19 @@ impl CustomOp2 for MaxPoolGradOp {
             candle_core::bail!("{}: dtypes differ", self.name());
         }
         with_real!(self.name(), s1, T => self.run::<T>(s1, l1, s2, l2))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() {
+            candle_core::bail!("{}: dtypes differ", self.name());
+        }
+        crate::cuda::with_cuda_real!(self.name(), s1, T => self.run_cuda::<T>(s1, l1, s2, l2))
     }
 }
 

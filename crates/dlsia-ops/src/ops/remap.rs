@@ -41,6 +41,33 @@ impl RemapOp {
         };
         Ok((T::to_cpu_storage_owned(y), Shape::from(to)))
     }
+
+    #[cfg(feature = "cuda")]
+    fn run_cuda<T: crate::cuda::CudaReal>(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let (input, output) = (self.dims(self.remap.input), self.dims(self.remap.output()));
+        let (from, to) = if self.adjoint {
+            (output, input)
+        } else {
+            (input, output)
+        };
+        expect_dims(self.name, "input", l, &from)?;
+        let x = crate::cuda::view::<T>(s, l, self.name)?;
+        let dev = s.device();
+        let y = if self.adjoint {
+            crate::cuda::remap::scatter_add(dev, &self.remap, &x)?
+        } else {
+            crate::cuda::remap::gather(dev, &self.remap, &x)?
+        };
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(y, dev.clone()),
+            Shape::from(to),
+        ))
+    }
 }
 
 impl CustomOp1 for RemapOp {
@@ -49,6 +76,14 @@ impl CustomOp1 for RemapOp {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         with_real!(self.name, s, T => self.run::<T>(s, l))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::with_cuda_real!(self.name, s, T => self.run_cuda::<T>(s, l))
     }
     fn bwd(
         &self,

@@ -19,6 +19,21 @@ pub fn tensor(v: &[f64], dims: &[usize]) -> Tensor {
     Tensor::from_vec(v.to_vec(), dims, &Device::Cpu).unwrap()
 }
 
+/// A variable on `dev` with element type `dtype`, from f64 values.
+pub fn var_on(v: &[f64], dims: &[usize], dev: &Device, dtype: DType) -> Var {
+    Var::from_tensor(&tensor_on(v, dims, dev, dtype)).unwrap()
+}
+
+/// A tensor on `dev` with element type `dtype`, from f64 values.
+pub fn tensor_on(v: &[f64], dims: &[usize], dev: &Device, dtype: DType) -> Tensor {
+    Tensor::from_vec(v.to_vec(), dims, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+        .to_device(dev)
+        .unwrap()
+}
+
 pub fn flat(t: &Tensor) -> Vec<f64> {
     t.to_dtype(DType::F64)
         .unwrap()
