@@ -7,6 +7,10 @@
 //! * [`TuNet3Plus`] — U-Net3+ with full-scale skip connections (`tunet3plus.TUNet3Plus`);
 //! * [`MsAutoencoder`] — the mixed-scale autoencoder (`msae.MSAE`), with [`Autoencoder`]'s
 //!   separate `encode`/`decode`;
+//! * [`MsdNet`] — the mixed-scale dense network (`msdnet.MixedScaleDenseNetwork`), with a
+//!   stack operation whose memory grows linearly with depth;
+//! * [`SmsNet`] — the sparse mixed-scale network built from a `dlsia-graph` graph
+//!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`).
 //! * [`LeanMsdNet`] — a mixed-scale dense network on the fused block of `dlsia_ops::msd`,
 //!   memory linear in depth, convertible to and from dlsia's MSDNet where equivalent.
 //!
@@ -37,7 +41,9 @@ pub mod error;
 pub mod lean_msd;
 pub mod model_dir;
 pub mod msae;
+pub mod msdnet;
 pub mod network;
+pub mod smsnet;
 pub mod topology;
 pub mod tunet;
 pub mod tunet3plus;
@@ -47,7 +53,9 @@ pub use error::{Error, Result};
 pub use lean_msd::{LeanMsdConfig, LeanMsdNet};
 pub use model_dir::{load_model, load_weights, read_model_file, save_model, ModelFile};
 pub use msae::{MsAutoencoder, MsaeConfig};
+pub use msdnet::{MsdNet, MsdNetConfig};
 pub use network::{Autoencoder, Network};
+pub use smsnet::{SmsNet, SmsNetConfig};
 pub use topology::Topology;
 pub use tunet::{TuNet, TuNetConfig, UnetChannels};
 pub use tunet3plus::{TuNet3Plus, TuNet3PlusConfig, Upsampling};

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::lean_msd::{LeanMsdConfig, LeanMsdNet};
 use crate::msae::{MsAutoencoder, MsaeConfig};
+use crate::msdnet::{MsdNet, MsdNetConfig};
 use crate::network::Network;
+use crate::smsnet::{SmsNet, SmsNetConfig};
 use crate::tunet::{TuNet, TuNetConfig};
 use crate::tunet3plus::{dlsia_unused_prefixes, TuNet3Plus, TuNet3PlusConfig};
 
@@ -41,6 +43,12 @@ pub enum Topology {
     /// dlsia's `msae.MSAE`.
     #[serde(rename = "msae")]
     MsAutoencoder(MsaeConfig),
+    /// dlsia's `MixedScaleDenseNetwork`.
+    #[serde(rename = "msdnet")]
+    MsdNet(MsdNetConfig),
+    /// dlsia's `SMSNet` / `SMSNet3D` / `SMSNet1D`.
+    #[serde(rename = "smsnet")]
+    SmsNet(SmsNetConfig),
     /// The lean (fused, memory-linear) mixed-scale dense network.
     #[serde(rename = "lean_msdnet")]
     LeanMsdNet(LeanMsdConfig),
@@ -53,6 +61,8 @@ impl Topology {
             Topology::TuNet(_) => "tunet",
             Topology::TuNet3Plus(_) => "tunet3plus",
             Topology::MsAutoencoder(_) => "msae",
+            Topology::MsdNet(_) => "msdnet",
+            Topology::SmsNet(_) => "smsnet",
             Topology::LeanMsdNet(_) => "lean_msdnet",
         }
     }
@@ -63,6 +73,8 @@ impl Topology {
             Topology::TuNet(c) => c.validate(),
             Topology::TuNet3Plus(c) => c.validate(),
             Topology::MsAutoencoder(c) => c.validate(),
+            Topology::MsdNet(c) => c.validate(),
+            Topology::SmsNet(c) => c.validate(),
             Topology::LeanMsdNet(c) => c.validate(),
         }
     }
@@ -73,6 +85,8 @@ impl Topology {
             Topology::TuNet(c) => Box::new(TuNet::new(c, seed, device)?),
             Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::new(c, seed, device)?),
             Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::new(c, seed, device)?),
+            Topology::MsdNet(c) => Box::new(MsdNet::new(c, seed, device)?),
+            Topology::SmsNet(c) => Box::new(SmsNet::new(c, seed, device)?),
             Topology::LeanMsdNet(c) => Box::new(LeanMsdNet::new(c, seed, device)?),
         })
     }
@@ -82,7 +96,11 @@ impl Topology {
     pub fn ignored_weight_prefixes(&self) -> Vec<String> {
         match self {
             Topology::TuNet3Plus(c) => dlsia_unused_prefixes(c),
-            Topology::TuNet(_) | Topology::MsAutoencoder(_) | Topology::LeanMsdNet(_) => vec![],
+            Topology::TuNet(_)
+            | Topology::MsAutoencoder(_)
+            | Topology::MsdNet(_)
+            | Topology::SmsNet(_)
+            | Topology::LeanMsdNet(_) => vec![],
         }
     }
 }

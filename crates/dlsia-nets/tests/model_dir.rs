@@ -42,6 +42,10 @@ fn topologies() -> Vec<(Topology, Vec<usize>)> {
         (Topology::TuNet(tu), vec![2, 1, 16, 20]),
         (Topology::TuNet3Plus(t3), vec![1, 2, 12, 10, 9]),
         (Topology::MsAutoencoder(ms), vec![3, 1, 12, 12]),
+        (
+            Topology::MsdNet(dlsia_nets::MsdNetConfig::new(1, 2, 4, 2, 3)),
+            vec![2, 1, 11, 9],
+        ),
     ]
 }
 

@@ -177,6 +177,17 @@ fn conv2d_depthwise_pointwise_and_few_outputs() {
 }
 
 #[test]
+fn conv_patchify_kernel_equals_stride() {
+    // Non-overlapping windows: the input gradient takes the depth-to-space path.
+    let mut g = geo(2, 4, 6, 2, [1, 9, 11], [1, 2, 2]);
+    g.stride = [1, 2, 2];
+    conv_case("2d k2 s2 groups 2 (odd sizes)", g, 2);
+    let mut g = geo(1, 3, 2, 1, [5, 6, 7], [2, 3, 2]);
+    g.stride = [2, 3, 2];
+    conv_case("3d k(2,3,2) = stride", g, 3);
+}
+
+#[test]
 fn conv_wide_rows_exercise_every_register_block() {
     // Output-channel counts 1..=11 cover every block size of the f32 direct kernels (6 + r),
     // rows of 70 columns cover the wide, narrow and masked column tiles.
@@ -665,4 +676,85 @@ fn conv_transpose_rejects_invalid_arguments() {
         &ConvTransposeSpec::uniform(3, 2, 0, 0, 1),
     ));
     assert!(e.contains("rank 5"), "{e}");
+}
+
+/// `conv_input_grad` / `conv_weight_grad` (no autograd) equal the gradients autograd computes
+/// for `conv` (themselves checked against finite differences above), for every padding mode,
+/// strides, dilations, groups and 1–3 spatial axes.
+#[test]
+fn standalone_gradients_equal_autograd() {
+    use dlsia_ops::{conv_input_grad, conv_weight_grad};
+    let cases: Vec<(Vec<usize>, Vec<usize>, ConvSpec)> = vec![
+        (
+            vec![2, 3, 9, 8],
+            vec![1, 3, 3, 3],
+            ConvSpec::uniform(2, 1, 4, 4),
+        ),
+        (
+            vec![1, 4, 7, 9],
+            vec![2, 2, 3, 3],
+            ConvSpec::uniform(2, 2, 1, 1).with_groups(2),
+        ),
+        (
+            vec![2, 2, 8, 7],
+            vec![3, 2, 3, 3],
+            ConvSpec::uniform(2, 1, 2, 2).with_padding_mode(PaddingMode::Reflect),
+        ),
+        (
+            vec![1, 2, 6, 7],
+            vec![2, 2, 3, 3],
+            ConvSpec::uniform(2, 2, 1, 1).with_padding_mode(PaddingMode::Symmetric),
+        ),
+        (
+            vec![1, 2, 5, 4, 6],
+            vec![1, 2, 3, 3, 3],
+            ConvSpec::uniform(3, 1, 2, 2).with_padding_mode(PaddingMode::Replicate),
+        ),
+        (vec![3, 2, 11], vec![2, 2, 5], ConvSpec::uniform(1, 1, 6, 3)),
+    ];
+    for (i, (xd, wd, spec)) in cases.into_iter().enumerate() {
+        let x = var(&rnd(xd.iter().product(), 10 + i as u64), &xd);
+        let w = var(&rnd(wd.iter().product(), 20 + i as u64), &wd);
+        let y = conv(x.as_tensor(), w.as_tensor(), None, &spec).unwrap();
+        let gy = tensor(&rnd(y.elem_count(), 30 + i as u64), y.dims());
+        let grads = (&y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+        let dx = conv_input_grad(&gy, w.as_tensor(), &xd[2..], &spec).unwrap();
+        let dw = conv_weight_grad(x.as_tensor(), &gy, &wd[2..], &spec).unwrap();
+        assert!(
+            !dx.track_op() && !dw.track_op(),
+            "case {i}: results must not be tracked"
+        );
+        assert_eq!(dx.dims(), xd.as_slice());
+        assert_eq!(dw.dims(), wd.as_slice());
+        let want_dx = flat(grads.get(x.as_tensor()).unwrap());
+        let want_dw = flat(grads.get(w.as_tensor()).unwrap());
+        assert_close(&format!("case {i} dx"), &flat(&dx), &want_dx, 1e-12);
+        assert_close(&format!("case {i} dw"), &flat(&dw), &want_dw, 1e-12);
+        // f32 takes the SIMD kernels where they apply.
+        let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let dx32 = conv_input_grad(&f(&gy), &f(w.as_tensor()), &xd[2..], &spec).unwrap();
+        let dw32 = conv_weight_grad(&f(x.as_tensor()), &f(&gy), &wd[2..], &spec).unwrap();
+        assert_close(&format!("case {i} dx f32"), &flat(&dx32), &want_dx, 1e-5);
+        assert_close(&format!("case {i} dw f32"), &flat(&dw32), &want_dw, 1e-5);
+    }
+}
+
+#[test]
+fn standalone_gradients_reject_mismatched_shapes() {
+    use dlsia_ops::{conv_input_grad, conv_weight_grad};
+    let spec = ConvSpec::uniform(2, 1, 1, 1);
+    let gy = tensor(&rnd(2 * 5 * 5, 1), &[1, 2, 5, 5]);
+    let w = tensor(&rnd(2 * 3 * 9, 2), &[2, 3, 3, 3]);
+    // output gradient for a 6×5 input would be 6×5
+    let e = conv_input_grad(&gy, &w, &[6, 5], &spec)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output gradient"), "{e}");
+    let w_bad = tensor(&rnd(3 * 3 * 9, 2), &[3, 3, 3, 3]);
+    assert!(conv_input_grad(&gy, &w_bad, &[5, 5], &spec).is_err());
+    let x = tensor(&rnd(3 * 5 * 5, 3), &[1, 3, 5, 5]);
+    assert!(conv_weight_grad(&x, &gy, &[3], &spec).is_err());
+    assert!(conv_weight_grad(&x, &gy, &[3, 3], &spec).is_ok());
+    let gy_bad = tensor(&rnd(2 * 4 * 5, 1), &[1, 2, 4, 5]);
+    assert!(conv_weight_grad(&x, &gy_bad, &[3, 3], &spec).is_err());
 }

@@ -192,36 +192,17 @@ pub(crate) fn check_groups(
 /// ```
 pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
     const OP: &str = "conv";
-    spec.validate()?;
-    let nd = spec.ndim();
-    let (n, c_in, input) = split_dims(OP, "input", x, nd)?;
-    let (c_out, _, kernel) = split_dims(OP, "weight", w, nd)?;
+    let (n, c_in, input) = split_dims(OP, "input", x, spec.ndim())?;
+    let (c_out, _, kernel) = split_dims(OP, "weight", w, spec.ndim())?;
     check_float(OP, x, Some(w))?;
     check_groups(OP, c_in, w, spec.groups, false)?;
-    let output = spec.output_size(&input, &kernel)?;
-    let (x, padding) =
-        if spec.padding_mode != PaddingMode::Zeros && spec.padding.iter().any(|&p| p > 0) {
-            let pads: Vec<_> = spec.padding.iter().map(|&p| (p, p)).collect();
-            (super::pad(x, &pads, spec.padding_mode)?, vec![0; nd])
-        } else {
-            (x.clone(), spec.padding.clone())
-        };
-    let input = x.dims()[2..].to_vec();
-    let geom = ConvGeom {
-        ndim: nd,
-        n,
-        c_in,
-        c_out,
-        groups: spec.groups,
-        input: to3(&input, 1),
-        output: to3(&output, 1),
-        kernel: to3(&kernel, 1),
-        stride: to3(&spec.stride, 1),
-        pad: to3(&padding, 0),
-        dil: to3(&spec.dilation, 1),
+    let plan = Plan::new(spec, n, c_in, c_out, &input, &kernel)?;
+    let x = match &plan.explicit_pads {
+        Some(pads) => super::pad(x, pads, spec.padding_mode)?,
+        None => x.clone(),
     };
     let op = ConvOp {
-        geom,
+        geom: plan.geom,
         kind: ConvKind::Forward,
     };
     let y = x
@@ -229,4 +210,192 @@ pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> R
         .apply_op2(&w.contiguous()?, op)
         .map_err(Error::from)?;
     add_channel_bias(OP, y, bias)
+}
+
+/// The geometry of a convolution after explicit padding (modes other than zeros pad the input
+/// explicitly and then run a valid convolution).
+struct Plan {
+    geom: ConvGeom,
+    /// `(before, after)` per axis when the input is padded explicitly.
+    explicit_pads: Option<Vec<(usize, usize)>>,
+}
+
+impl Plan {
+    fn new(
+        spec: &ConvSpec,
+        n: usize,
+        c_in: usize,
+        c_out: usize,
+        input: &[usize],
+        kernel: &[usize],
+    ) -> Result<Self> {
+        spec.validate()?;
+        let nd = spec.ndim();
+        let output = spec.output_size(input, kernel)?;
+        let explicit =
+            spec.padding_mode != PaddingMode::Zeros && spec.padding.iter().any(|&p| p > 0);
+        let (padded, padding, explicit_pads) = if explicit {
+            let padded: Vec<usize> = input
+                .iter()
+                .zip(&spec.padding)
+                .map(|(&i, &p)| i + 2 * p)
+                .collect();
+            let pads = spec.padding.iter().map(|&p| (p, p)).collect();
+            (padded, vec![0; nd], Some(pads))
+        } else {
+            (input.to_vec(), spec.padding.clone(), None)
+        };
+        Ok(Plan {
+            geom: ConvGeom {
+                ndim: nd,
+                n,
+                c_in,
+                c_out,
+                groups: spec.groups,
+                input: to3(&padded, 1),
+                output: to3(&output, 1),
+                kernel: to3(kernel, 1),
+                stride: to3(&spec.stride, 1),
+                pad: to3(&padding, 0),
+                dil: to3(&spec.dilation, 1),
+            },
+            explicit_pads,
+        })
+    }
+}
+
+/// The input gradient of [`conv`] without autograd: for the output gradient `dy`
+/// `(N, C_out, out…)` and the weight `w` `(C_out, C_in/groups, k…)`, the gradient with respect to
+/// an input of spatial size `input` (`(N, C_in, input…)`), for any padding mode.
+///
+/// This is one of the two computations of the convolution's backward pass, for callers that run
+/// their own backward pass (fused networks, recomputation). The result is not tracked by
+/// autograd.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dlsia_ops::{conv_input_grad, ConvSpec};
+///
+/// let dy = Tensor::ones((1, 1, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let w = Tensor::ones((1, 2, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let dx = conv_input_grad(&dy, &w, &[3, 3], &ConvSpec::uniform(2, 1, 1, 1))?;
+/// assert_eq!(dx.dims(), &[1, 2, 3, 3]);
+/// // the centre pixel is read by all nine output positions
+/// assert_eq!(dx.get(0)?.get(1)?.get(1)?.get(1)?.to_scalar::<f32>()?, 9.0);
+/// # Ok::<(), dlsia_ops::Error>(())
+/// ```
+pub fn conv_input_grad(
+    dy: &Tensor,
+    w: &Tensor,
+    input: &[usize],
+    spec: &ConvSpec,
+) -> Result<Tensor> {
+    const OP: &str = "conv_input_grad";
+    let nd = spec.ndim();
+    let (n, c_out, out) = split_dims(OP, "output gradient", dy, nd)?;
+    let (w_out, w_in, kernel) = split_dims(OP, "weight", w, nd)?;
+    check_float(OP, dy, Some(w))?;
+    if w_out != c_out {
+        return Err(invalid(
+            OP,
+            format!("the output gradient has {c_out} channels but the weight has {w_out} output channels"),
+        ));
+    }
+    if input.len() != nd {
+        return Err(invalid(
+            OP,
+            format!("input size {input:?} needs one entry per spatial axis ({nd})"),
+        ));
+    }
+    let c_in = w_in * spec.groups;
+    check_groups(OP, c_in, w, spec.groups, false)?;
+    let plan = Plan::new(spec, n, c_in, c_out, input, &kernel)?;
+    let want = plan.geom.y_dims();
+    if dy.dims() != want.as_slice() {
+        return Err(Error::Shape {
+            op: OP,
+            expected: format!("output gradient {want:?} for an input of size {input:?} (output size {out:?} given)"),
+            got: dy.shape().clone(),
+        });
+    }
+    let op = ConvOp {
+        geom: plan.geom,
+        kind: ConvKind::DataGrad,
+    };
+    let dx = dy
+        .detach()
+        .contiguous()?
+        .apply_op2_no_bwd(&w.detach().contiguous()?, &op)
+        .map_err(Error::from)?;
+    match &plan.explicit_pads {
+        Some(pads) => super::remap::pad_adjoint(&dx, input, pads, spec.padding_mode),
+        None => Ok(dx),
+    }
+}
+
+/// The weight gradient of [`conv`] without autograd: for the input `x` `(N, C_in, input…)` and
+/// the output gradient `dy` `(N, C_out, out…)`, the gradient with respect to a weight with a
+/// kernel of size `kernel` (`(C_out, C_in/groups, kernel…)`), for any padding mode. Summed over
+/// the batch; the bias gradient is `dy` summed over every axis but the channel axis.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dlsia_ops::{conv_weight_grad, ConvSpec};
+///
+/// let x = Tensor::ones((2, 1, 4, 4), candle_core::DType::F32, &Device::Cpu)?;
+/// let dy = Tensor::ones((2, 1, 4, 4), candle_core::DType::F32, &Device::Cpu)?;
+/// let dw = conv_weight_grad(&x, &dy, &[3, 3], &ConvSpec::uniform(2, 1, 1, 1))?;
+/// // the centre tap sees all 16 pixels of both images; a corner tap 9 of them
+/// assert_eq!(dw.get(0)?.get(0)?.get(1)?.get(1)?.to_scalar::<f32>()?, 32.0);
+/// assert_eq!(dw.get(0)?.get(0)?.get(0)?.get(0)?.to_scalar::<f32>()?, 18.0);
+/// # Ok::<(), dlsia_ops::Error>(())
+/// ```
+pub fn conv_weight_grad(
+    x: &Tensor,
+    dy: &Tensor,
+    kernel: &[usize],
+    spec: &ConvSpec,
+) -> Result<Tensor> {
+    const OP: &str = "conv_weight_grad";
+    let nd = spec.ndim();
+    let (n, c_in, input) = split_dims(OP, "input", x, nd)?;
+    let (_, c_out, _) = split_dims(OP, "output gradient", dy, nd)?;
+    check_float(OP, x, Some(dy))?;
+    if kernel.len() != nd || kernel.contains(&0) {
+        return Err(invalid(
+            OP,
+            format!("kernel {kernel:?} needs one positive entry per spatial axis ({nd})"),
+        ));
+    }
+    let g = spec.groups;
+    if g == 0 || c_in % g != 0 || c_out % g != 0 {
+        return Err(invalid(
+            OP,
+            format!("input channels {c_in} and output channels {c_out} must both be divisible by groups = {g}"),
+        ));
+    }
+    let plan = Plan::new(spec, n, c_in, c_out, &input, kernel)?;
+    let want = plan.geom.y_dims();
+    if dy.dims() != want.as_slice() {
+        return Err(Error::Shape {
+            op: OP,
+            expected: format!(
+                "output gradient {want:?} for an input of shape {:?}",
+                x.dims()
+            ),
+            got: dy.shape().clone(),
+        });
+    }
+    let x = x.detach();
+    let x = match &plan.explicit_pads {
+        Some(pads) => super::pad(&x, pads, spec.padding_mode)?,
+        None => x,
+    };
+    let op = ConvOp {
+        geom: plan.geom,
+        kind: ConvKind::WeightGrad,
+    };
+    x.contiguous()?
+        .apply_op2_no_bwd(&dy.detach().contiguous()?, &op)
+        .map_err(Error::from)
 }

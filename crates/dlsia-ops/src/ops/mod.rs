@@ -13,7 +13,7 @@ mod remap;
 mod softmax;
 
 pub use channel::{batch_norm_train, channel_affine, BatchNormOutput};
-pub use conv::conv;
+pub use conv::{conv, conv_input_grad, conv_weight_grad};
 pub use conv_transpose::conv_transpose;
 pub use pool::max_pool;
 pub use remap::{pad, upsample_nearest, upsample_nearest_scale};

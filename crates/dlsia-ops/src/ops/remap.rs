@@ -118,18 +118,29 @@ pub fn pad(x: &Tensor, pads: &[(usize, usize)], mode: PaddingMode) -> Result<Ten
         ));
     }
     let (_, _, input) = split_dims(OP, "input", x, nd)?;
-    let mut maps = Vec::with_capacity(nd);
-    for (i, (&(b, a), &len)) in pads.iter().zip(&input).enumerate() {
+    let maps = pad_maps(OP, &input, pads, mode)?;
+    apply(OP, x, maps)
+}
+
+/// The per-axis index maps of [`pad`] for an input of spatial size `input`.
+fn pad_maps(
+    op: &'static str,
+    input: &[usize],
+    pads: &[(usize, usize)],
+    mode: PaddingMode,
+) -> Result<Vec<Vec<Option<usize>>>> {
+    let mut maps = Vec::with_capacity(pads.len());
+    for (i, (&(b, a), &len)) in pads.iter().zip(input).enumerate() {
         let maxp = mode.max_padding(len);
         if b > maxp || a > maxp {
             return Err(invalid(
-                OP,
+                op,
                 format!("{} padding ({b}, {a}) on spatial axis {i} of length {len} is too large: at most {maxp} per side", mode.as_str()),
             ));
         }
         if len == 0 && mode != PaddingMode::Zeros {
             return Err(invalid(
-                OP,
+                op,
                 format!("spatial axis {i} is empty: only zero padding can extend it"),
             ));
         }
@@ -139,7 +150,49 @@ pub fn pad(x: &Tensor, pads: &[(usize, usize)], mode: PaddingMode) -> Result<Ten
                 .collect(),
         );
     }
-    apply(OP, x, maps)
+    Ok(maps)
+}
+
+/// The adjoint of [`pad`] (its backward pass, without autograd): folds the gradient of a padded
+/// tensor `dy` (`(N, C, padded…)`) back onto an input of spatial size `input`, adding every
+/// padded position's gradient to the input position it was copied from.
+pub(crate) fn pad_adjoint(
+    dy: &Tensor,
+    input: &[usize],
+    pads: &[(usize, usize)],
+    mode: PaddingMode,
+) -> Result<Tensor> {
+    const OP: &str = "pad_adjoint";
+    let nd = pads.len();
+    let (n, c, padded) = split_dims(OP, "gradient", dy, nd)?;
+    let maps = pad_maps(OP, input, pads, mode)?;
+    let out: Vec<usize> = maps.iter().map(Vec::len).collect();
+    if out != padded {
+        return Err(Error::Shape {
+            op: OP,
+            expected: format!(
+                "gradient of spatial size {out:?} (input {input:?} padded by {pads:?})"
+            ),
+            got: dy.shape().clone(),
+        });
+    }
+    let mut m3: [Vec<Option<usize>>; 3] = [vec![Some(0)], vec![Some(0)], vec![Some(0)]];
+    for (i, m) in maps.into_iter().enumerate() {
+        m3[3 - nd + i] = m;
+    }
+    let op = RemapOp {
+        remap: Remap {
+            ndim: nd,
+            planes: n * c,
+            input: to3(input, 1),
+            maps: m3,
+        },
+        name: OP,
+        adjoint: true,
+    };
+    let flat = dy.contiguous()?.reshape([vec![n * c], padded].concat())?;
+    let dx = flat.apply_op1_no_bwd(&op).map_err(Error::from)?;
+    Ok(dx.reshape([vec![n, c], input.to_vec()].concat())?)
 }
 
 /// PyTorch's `mode='nearest'` source index: `min(floor(dst · scale), in − 1)` in f32, with
