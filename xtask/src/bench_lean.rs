@@ -17,7 +17,8 @@
 //! (depth scaling on 1×1×256², L1; D200 is W2b).
 //!
 //! Options: `--threads N` (2), `--warmup N` (1), `--reps N` (3), `--only W1,W2b`, `--no-peer`,
-//! `--peer-wait S` (120), `--peer-w2-train`, `--json PATH`.
+//! `--peer-wait S` (120), `--peer-runs N` (the original: 1 warm-up and N timed runs instead of
+//! `bench_dlsia.py`'s defaults; for a loaded machine), `--peer-w2-train`, `--json PATH`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -98,6 +99,7 @@ struct Opts {
     peer: bool,
     peer_wait: u64,
     peer_w2_train: bool,
+    peer_runs: Option<usize>,
     json: Option<PathBuf>,
 }
 
@@ -110,6 +112,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         peer: true,
         peer_wait: 120,
         peer_w2_train: false,
+        peer_runs: None,
         json: None,
     };
     let mut it = args.iter();
@@ -123,12 +126,13 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--no-peer" => o.peer = false,
             "--peer-wait" => o.peer_wait = val()?.parse()?,
             "--peer-w2-train" => o.peer_w2_train = true,
+            "--peer-runs" => o.peer_runs = Some(val()?.parse()?),
             "--json" => o.json = Some(PathBuf::from(val()?)),
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W2b, --no-peer, --peer-wait S, --peer-w2-train, --json PATH"),
+            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W2b, --no-peer, --peer-wait S, --peer-runs N, --peer-w2-train, --json PATH"),
         }
     }
-    if o.reps == 0 || o.threads == 0 {
-        bail!("--reps and --threads must be positive");
+    if o.reps == 0 || o.threads == 0 || o.peer_runs == Some(0) {
+        bail!("--reps, --threads and --peer-runs must be positive");
     }
     Ok(o)
 }
@@ -170,17 +174,41 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-fn time_ms(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+/// Wall-clock milliseconds and process CPU seconds (all threads) of each timed run.
+fn time_ms(
+    warmup: usize,
+    reps: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     for _ in 0..warmup {
         f()?;
     }
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f()?;
-            Ok(t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect()
+    let mut wall = vec![];
+    let mut cpu = vec![];
+    for _ in 0..reps {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        f()?;
+        wall.push(t.elapsed().as_secs_f64() * 1e3);
+        cpu.push(cpu_seconds() - c);
+    }
+    Ok((wall, cpu))
+}
+
+/// User + system CPU time of this process so far, seconds (`/proc/self/stat`, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// Peak resident set size of this process, MiB.
@@ -243,7 +271,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         }
         None => uniform(&tshape, 2)?,
     };
-    let fwd = time_ms(o.warmup, o.reps, || {
+    let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
         net.predict(&x)?;
         Ok(())
     })?;
@@ -256,7 +284,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let train = time_ms(o.warmup, o.reps, || {
+    let (train, train_cpu) = time_ms(o.warmup, o.reps, || {
         let y = net.forward_t(&x, true)?;
         let loss = match w.classes {
             Some(_) => {
@@ -274,6 +302,8 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         "params": net.num_parameters(),
         "forward_ms": fwd,
         "train_ms": train,
+        "forward_cpu_s": fwd_cpu,
+        "train_cpu_s": train_cpu,
         "forward_gflop": forward_gflop(&net, &w.input),
         "peak_rss_fwd_mib": rss_fwd,
         "peak_rss_mib": peak_rss_mib(),
@@ -333,6 +363,19 @@ fn run_peer(id: &str, o: &Opts, skip_train: bool) -> Result<Option<Value>> {
         .args(["--workloads", id, "--threads", &o.threads.to_string()])
         .args(["--wait-idle", &o.peer_wait.to_string(), "--run-wait", "10"])
         .args(skip_train.then_some("--skip-train"))
+        .args(
+            o.peer_runs
+                .map(|r| {
+                    [
+                        "--warmup".to_string(),
+                        "1".into(),
+                        "--runs".into(),
+                        r.to_string(),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .arg("--json")
         .arg(&tmp)
         .stdout(std::process::Stdio::null())
@@ -430,6 +473,45 @@ fn parent(o: &Opts) -> Result<()> {
             },
         );
         out.push(json!({"workload": w.id, "rust": r, "pytorch": p}));
+    }
+    println!(
+        "\nProcess CPU time (user + system, all threads; less sensitive to load than wall-clock):\n\n| workload | train step CPU-s Rust | PyTorch | ratio | train GFLOP per CPU-s Rust | forward CPU-s Rust | PyTorch | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (w, r, p) in &rows {
+        let rt = ms(&r["train_cpu_s"]);
+        let rf = ms(&r["forward_cpu_s"]);
+        let peer_cpu = |phase: &str| {
+            let ph = &p.as_ref()?[phase];
+            let u: Vec<f64> = ph["user_s"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            let s: Vec<f64> = ph["sys_s"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            let v: Vec<f64> = u.iter().zip(&s).map(|(a, b)| a + b).collect();
+            (!v.is_empty()).then(|| median(&v))
+        };
+        let (pt, pf) = (peer_cpu("train"), peer_cpu("forward"));
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.1}×", b / a),
+            _ => "–".into(),
+        };
+        let gf = rt.and_then(|t| Some(3.0 * r["forward_gflop"].as_f64()? / t));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            w.id,
+            fmt(rt, 2),
+            fmt(pt, 2),
+            ratio(rt, pt),
+            fmt(gf, 1),
+            fmt(rf, 2),
+            fmt(pf, 2),
+            ratio(rf, pf),
+        );
     }
     println!(
         "\nRust: medians of {} runs after {} warm-up(s); PyTorch: bench_dlsia.py's medians. Load average {load_before} before, {load_after} after.",

@@ -15,11 +15,18 @@
 //!   the exact adjoint at the border in the backward pass. Dilations that would need more
 //!   than one reflection are rejected ([`MsdSpec::check_spatial`]).
 //! * CPU kernels with rayon; inner loops vectorise (AVX-512 / AVX2+FMA chosen at run time).
-//!   Each kernel sits in its own function ([`forward`](self) and backward jobs) so that device
+//!   The forward job, the backward job and the two inner loops each sit in a function of their
+//!   own (`forward::fwd_job`, `backward::bwd_job`, `simd::fma_grid`, `simd::dot_grid`), and
+//!   the layer-block schedule (`cpu::forward`, `cpu::backward`) only calls phases, so device
 //!   versions can be added beside them.
 //! * CUDA (crate feature `cuda`): the same layer-by-layer passes as kernels from
 //!   `dlsia-kernels` (`msd.cu`), selected when the tensors live on a CUDA device; gathers and
 //!   two-stage sums instead of atomics, so results are deterministic.
+//! * Memory: the forward pass allocates only the output buffer (normalisation adds a few
+//!   numbers per channel); the backward pass one gradient buffer of the same size, the padded
+//!   gradients of one layer block (and, with normalisation, its pre-normalisation values) plus
+//!   per-job tiles. Without gradient tracking
+//!   ([`MsdBlock::infer`]) nothing is kept for a backward pass.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor, Var};
