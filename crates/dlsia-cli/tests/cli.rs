@@ -332,3 +332,17 @@ fn import_info_and_draw_every_fixture() {
     let bad = fixtures().join("bad/msdnet_prelu.pt");
     assert!(fails(&["import", bad.to_str().unwrap(), "--out", "p"], d).contains("PReLU"));
 }
+
+#[test]
+fn unknown_or_unavailable_devices_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(&["demo", "--quick", "--quiet", "--device", "tpu"], dir.path());
+    assert!(err.contains("tpu"), "{err}");
+    if !cfg!(feature = "cuda") {
+        let err = fails(
+            &["demo", "--quick", "--quiet", "--device", "cuda:0"],
+            dir.path(),
+        );
+        assert!(err.contains("cuda"), "{err}");
+    }
+}

@@ -54,6 +54,9 @@ pub struct DemoArgs {
     /// Training epochs per member (default 16, or 2 with --quick).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Where to train: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -100,9 +103,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
     };
     anyhow::ensure!(plan.epochs >= 1, "--epochs must be at least 1");
+    let device = dlsia_ops::device_from_str(&args.device)?;
     new_dir(&args.out, args.force)?;
     let t0 = Instant::now();
-    let device = Device::Cpu;
 
     // Data: noisy shapes (rectangles, circles, triangles, donuts) with per-pixel classes.
     let shapes = random_shape_set(plan.images, NOISE, plan.size, args.seed)
@@ -174,9 +177,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         save_model(net.as_ref(), &dir, &meta, true)?;
         model_dirs.push(dir);
     }
+    // The test set is small: predict on the CPU whatever device trained the members.
     let models = model_dirs
         .iter()
-        .map(|d| Model::load(d, None, &device))
+        .map(|d| Model::load(d, None, &Device::Cpu))
         .collect::<Result<Vec<_>>>()?;
 
     // Prediction with uncertainty on unseen images.
@@ -190,7 +194,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let ensemble_scores = segmentation_scores(&pred_v, &ref_v, CLASSES, -1)?;
     let uncertainty = match &std {
         Some(s) => chosen_class_std(s, &labels)?,
-        None => Tensor::zeros(labels.dims(), DType::F32, &device)?,
+        None => Tensor::zeros(labels.dims(), DType::F32, &Device::Cpu)?,
     };
     let unc_v = uncertainty.flatten_all()?.to_vec1::<f32>()?;
     let (unc_right, unc_wrong) = mean_by_correctness(&unc_v, &pred_v, &ref_v);

@@ -30,6 +30,9 @@ pub struct TrainArgs {
     /// No progress bar (overrides `train.progress`).
     #[arg(long)]
     pub quiet: bool,
+    /// Where to train: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Images `(N, C, spatial…)` from a volume of a `dims`-D model with `channels` input channels.
@@ -115,7 +118,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.model_dir.display()
         );
     }
-    let device = Device::Cpu;
+    let device = dlsia_ops::device_from_str(&args.device)?;
     let net = cfg.model.build(cfg.train.seed, &device)?;
     let (dims, channels) = (net.spatial_dims(), net.in_channels());
     let images = read_whole(&cfg.data.images)?;
