@@ -27,7 +27,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
-use dlsia_nets::{MsdNetConfig, Network, Topology};
+use dlsia_graph::{GraphDocument, SpatialDims};
+use dlsia_nets::{MsdNetConfig, Network, SmsNetConfig, Topology};
 use serde_json::{json, Value};
 
 /// The loss of a workload.
@@ -67,6 +68,12 @@ fn workloads() -> Vec<Workload> {
             input: vec![1, 1, 256, 256],
             loss: Loss::L1,
         },
+        Workload {
+            id: "W4",
+            what: "SMSNet 16 layers (dlsia's graph, seed 2), 4×1×256², cross-entropy",
+            input: vec![4, 1, 256, 256],
+            loss: Loss::CrossEntropy,
+        },
     ]
 }
 
@@ -75,6 +82,14 @@ fn network(id: &str) -> Result<Box<dyn Network>> {
     let topo = match id {
         "W1" => Topology::MsdNet(MsdNetConfig::new(1, 2, 100, 1, 10)),
         "W2" | "W2b" => Topology::MsdNet(MsdNetConfig::new(1, 1, 200, 1, 10)),
+        "W4" => {
+            // The graph bench_dlsia.py's random_SMS_network samples with numpy seed 2,
+            // exported by tools/export_sms_graph.py.
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../crates/dlsia-graph/tests/fixtures/graphs/w4_ensemble_2d_seed2.json");
+            let doc = GraphDocument::load(&path)?;
+            Topology::SmsNet(SmsNetConfig::new(SpatialDims::Two, 1, 2, doc.graph))
+        }
         other => bail!("unknown workload {other}"),
     };
     Ok(topo.build(0, &Device::Cpu)?)
