@@ -45,6 +45,8 @@ W = {
     "conv_transpose3d 2x2x2 s2 16->8 1x16x32^3": ((1, 16, 32, 32, 32), (16, 8, 2, 2, 2), lambda x, w: convt(x, w, 2)),
     "max_pool2d 2 4x16x256^2": ((4, 16, 256, 256), None, lambda x, w: pool(x, 2)),
     "max_pool3d 2 1x16x64^3": ((1, 16, 64, 64, 64), None, lambda x, w: pool(x, 2)),
+    "batch_norm2d train 4x16x256^2": ((4, 16, 256, 256), None, None),
+    "batch_norm3d train 1x16x64^3": ((1, 16, 64, 64, 64), None, None),
 }
 
 
@@ -67,6 +69,9 @@ for name, (xs, ws, fn) in W.items():
         continue
     x = torch.randn(*xs, requires_grad=True)
     w = (torch.randn(*ws) * 0.1).requires_grad_() if ws else None
+    if fn is None:  # train-mode batch norm (affine, running statistics)
+        bn = (torch.nn.BatchNorm2d if len(xs) == 4 else torch.nn.BatchNorm3d)(xs[1]).train()
+        fn = lambda x, w, bn=bn: bn(x)  # noqa: E731
 
     def fwd():
         with torch.no_grad():

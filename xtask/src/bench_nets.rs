@@ -11,7 +11,8 @@
 //!
 //! Options: `--threads N` (2), `--warmup N` (3), `--reps N` (7), `--only W3,W5`, `--no-peer`,
 //! `--peer-wait S` (how long `bench_dlsia.py` may wait for an idle machine, 120 s),
-//! `--json PATH` (all numbers), `--skip-train` (forward only).
+//! `--json PATH` (all numbers), `--skip-train` (forward only), `--tune-alloc` (the Rust children
+//! call `dlsia_ops::alloc::tune_for_throughput()` first, as a training binary may).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -68,6 +69,7 @@ struct Opts {
     peer_wait: u64,
     json: Option<PathBuf>,
     skip_train: bool,
+    tune_alloc: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -80,6 +82,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         peer_wait: 120,
         json: None,
         skip_train: false,
+        tune_alloc: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -93,7 +96,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--peer-wait" => o.peer_wait = val()?.parse()?,
             "--json" => o.json = Some(PathBuf::from(val()?)),
             "--skip-train" => o.skip_train = true,
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W3,W5, --no-peer, --peer-wait S, --json PATH, --skip-train"),
+            "--tune-alloc" => o.tune_alloc = true,
+            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W3,W5, --no-peer, --peer-wait S, --json PATH, --skip-train, --tune-alloc"),
         }
     }
     if o.reps == 0 || o.threads == 0 {
@@ -149,17 +153,36 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-fn time_ms(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+/// CPU time of all threads of this process in ms (from `/proc/self/task/*/schedstat`).
+fn process_cpu_ms() -> Option<f64> {
+    let mut total = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e6)
+}
+
+/// Wall-clock and process CPU times (ms) of `reps` runs after `warmup` runs.
+fn time_ms(
+    warmup: usize,
+    reps: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     for _ in 0..warmup {
         f()?;
     }
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f()?;
-            Ok(t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect()
+    let (mut wall, mut cpu) = (vec![], vec![]);
+    for _ in 0..reps {
+        let c = process_cpu_ms();
+        let t = Instant::now();
+        f()?;
+        wall.push(t.elapsed().as_secs_f64() * 1e3);
+        if let (Some(a), Some(b)) = (c, process_cpu_ms()) {
+            cpu.push(b - a);
+        }
+    }
+    Ok((wall, cpu))
 }
 
 /// Peak resident set size of this process, MiB.
@@ -201,6 +224,9 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         .into_iter()
         .find(|w| w.id == id)
         .with_context(|| format!("unknown workload {id}"))?;
+    if o.tune_alloc && !dlsia_ops::alloc::tune_for_throughput() {
+        eprintln!("allocator tuning not available on this platform");
+    }
     let net = w.topology.build(0, &Device::Cpu)?;
     let x = uniform(&w.input, 1)?;
     let target = match w.classes {
@@ -212,8 +238,8 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         }
         None => x.clone(),
     };
-    let fwd = time_ms(o.warmup, o.reps, || {
-        net.forward_t(&x, false)?;
+    let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
+        net.predict(&x)?;
         Ok(())
     })?;
     let rss_fwd = peak_rss_mib();
@@ -227,7 +253,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     )?;
     let reps = if o.skip_train { 0 } else { o.reps };
     let warmup = if o.skip_train { 0 } else { o.warmup };
-    let train = time_ms(warmup, reps, || {
+    let (train, train_cpu) = time_ms(warmup, reps, || {
         let y = net.forward_t(&x, true)?;
         let loss = match w.classes {
             Some(_) => {
@@ -244,7 +270,9 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         "workload": id,
         "params": net.num_parameters(),
         "forward_ms": fwd,
+        "forward_cpu_ms": fwd_cpu,
         "train_ms": train,
+        "train_cpu_ms": train_cpu,
         "peak_rss_fwd_mib": rss_fwd,
         "peak_rss_mib": peak_rss_mib(),
     });
@@ -264,6 +292,7 @@ fn run_child(id: &str, o: &Opts) -> Result<Value> {
         ])
         .args(["--threads", &o.threads.to_string()])
         .args(o.skip_train.then_some("--skip-train"))
+        .args(o.tune_alloc.then_some("--tune-alloc"))
         .output()
         .context("cannot start the benchmark child")?;
     if !out.status.success() {
@@ -330,8 +359,11 @@ fn run_peer(id: &str, o: &Opts) -> Result<Option<Value>> {
 fn parent(o: &Opts) -> Result<()> {
     let load_before = load_average();
     eprintln!(
-        "dlsia-nets workloads: {} threads, {} warm-up + {} timed runs, load average {load_before}",
-        o.threads, o.warmup, o.reps
+        "dlsia-nets workloads: {} threads, {} warm-up + {} timed runs, load average {load_before}{}",
+        o.threads,
+        o.warmup,
+        o.reps,
+        if o.tune_alloc { ", Rust allocator tuned" } else { "" }
     );
     let mut rows = vec![];
     for w in workloads()
@@ -353,44 +385,69 @@ fn parent(o: &Opts) -> Result<()> {
         let xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
         (!xs.is_empty()).then(|| median(&xs))
     };
-    println!(
-        "\n| workload ({} threads) | params Rust / PyTorch | forward ms Rust | PyTorch | ratio | train step ms Rust | PyTorch | ratio | peak RSS MiB Rust | PyTorch |",
-        o.threads
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut out = vec![];
-    for (w, r, p) in &rows {
-        let rf = ms(&r["forward_ms"]).unwrap_or(f64::NAN);
-        let rt = ms(&r["train_ms"]).unwrap_or(f64::NAN);
-        let pf = p
-            .as_ref()
-            .and_then(|p| p["forward"]["median_s"].as_f64())
-            .map(|s| s * 1e3);
-        let pt = p
-            .as_ref()
-            .and_then(|p| p["train"]["median_s"].as_f64())
-            .map(|s| s * 1e3);
-        let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
-        let ratio =
-            |a: f64, b: Option<f64>| b.map_or("–".to_string(), |b| format!("{:.2}", a / b));
+    // The original's CPU time per timed run: user + system seconds of its process.
+    let peer_cpu = |p: &Value, phase: &str| -> Option<f64> {
+        let u = p[phase]["user_s"].as_array()?;
+        let s = p[phase]["sys_s"].as_array()?;
+        let xs: Vec<f64> = u
+            .iter()
+            .zip(s)
+            .filter_map(|(a, b)| Some((a.as_f64()? + b.as_f64()?) * 1e3))
+            .collect();
+        (!xs.is_empty()).then(|| median(&xs))
+    };
+    let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}", a / b),
+        _ => "–".to_string(),
+    };
+    for (title, rkey, pkey) in [
+        ("wall-clock ms (median)", ["forward_ms", "train_ms"], None),
+        (
+            "process CPU ms (median)",
+            ["forward_cpu_ms", "train_cpu_ms"],
+            Some(()),
+        ),
+    ] {
         println!(
-            "| {} {} | {} / {} | {rf:.1} | {} | {} | {rt:.1} | {} | {} | {:.0} | {} |",
-            w.id,
-            w.what,
-            r["params"],
-            p.as_ref()
-                .map_or("–".to_string(), |p| p["params"].to_string()),
-            fmt(pf),
-            ratio(rf, pf),
-            fmt(pt),
-            ratio(rt, pt),
-            r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
-            p.as_ref()
-                .and_then(|p| p["maxrss_total_mib"].as_f64())
-                .map_or("–".to_string(), |v| format!("{v:.0}")),
+            "\n{title}, {} threads\n\n| workload | params Rust / PyTorch | forward Rust | PyTorch | ratio | train step Rust | PyTorch | ratio | peak RSS MiB Rust | PyTorch |",
+            o.threads
         );
-        out.push(json!({"workload": w.id, "rust": r, "pytorch": p}));
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (w, r, p) in &rows {
+            let (rf, rt) = (ms(&r[rkey[0]]), ms(&r[rkey[1]]));
+            let (pf, pt) = match (p, pkey) {
+                (Some(p), None) => (
+                    p["forward"]["median_s"].as_f64().map(|s| s * 1e3),
+                    p["train"]["median_s"].as_f64().map(|s| s * 1e3),
+                ),
+                (Some(p), Some(())) => (peer_cpu(p, "forward"), peer_cpu(p, "train")),
+                (None, _) => (None, None),
+            };
+            println!(
+                "| {} {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+                w.id,
+                w.what,
+                r["params"],
+                p.as_ref()
+                    .map_or("–".to_string(), |p| p["params"].to_string()),
+                fmt(rf),
+                fmt(pf),
+                ratio(rf, pf),
+                fmt(rt),
+                fmt(pt),
+                ratio(rt, pt),
+                r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+                p.as_ref()
+                    .and_then(|p| p["maxrss_total_mib"].as_f64())
+                    .map_or("–".to_string(), |v| format!("{v:.0}")),
+            );
+        }
     }
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|(w, r, p)| json!({"workload": w.id, "rust": r, "pytorch": p}))
+        .collect();
     println!(
         "\nmedians of {} runs after {} warm-ups; load average {load_before} before, {load_after} after",
         o.reps, o.warmup

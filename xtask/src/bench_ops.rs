@@ -17,14 +17,24 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor, Var};
-use dlsia_ops::{conv, conv_transpose, max_pool, ConvSpec, ConvTransposeSpec};
+use candle_core::{DType, Device, ModuleT, Tensor, Var};
+use dlsia_ops::nn::BatchNorm;
+use dlsia_ops::{conv, conv_transpose, max_pool, ConvSpec, ConvTransposeSpec, ParamStore};
 
 /// One benchmarked operation.
 enum Op {
-    Conv { pad: usize, dil: usize },
-    ConvT { stride: usize },
-    Pool { k: usize },
+    Conv {
+        pad: usize,
+        dil: usize,
+    },
+    ConvT {
+        stride: usize,
+    },
+    Pool {
+        k: usize,
+    },
+    /// Train-mode batch normalisation (affine, running statistics).
+    BatchNorm,
 }
 
 struct Workload {
@@ -85,13 +95,28 @@ fn workloads() -> Vec<Workload> {
             w: &[],
             op: Op::Pool { k: 2 },
         },
+        Workload {
+            name: "batch_norm2d train 4x16x256^2",
+            x: &[4, 16, 256, 256],
+            w: &[],
+            op: Op::BatchNorm,
+        },
+        Workload {
+            name: "batch_norm3d train 1x16x64^3",
+            x: &[1, 16, 64, 64, 64],
+            w: &[],
+            op: Op::BatchNorm,
+        },
     ]
 }
 
 impl Workload {
-    fn apply(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    fn apply(&self, x: &Tensor, w: &Tensor, bn: Option<&BatchNorm>) -> Result<Tensor> {
         let nd = self.x.len() - 2;
         Ok(match self.op {
+            Op::BatchNorm => bn
+                .context("batch-norm workload without a layer")?
+                .forward_t(x, true)?,
             Op::Conv { pad, dil } => conv(x, w, None, &ConvSpec::uniform(nd, 1, pad, dil))?,
             Op::ConvT { stride } => {
                 conv_transpose(x, w, None, &ConvTransposeSpec::uniform(nd, stride, 0, 0, 1))?
@@ -236,12 +261,17 @@ fn inner(o: &Opts) -> Result<()> {
             Var::from_tensor(&(Tensor::randn(0f32, 1.0, wl.w, &dev)? * 0.1)?)?
         };
         let (xt, wt) = (x.as_tensor().detach(), w.as_tensor().detach());
+        let store = ParamStore::new(0, &dev);
+        let bn = match wl.op {
+            Op::BatchNorm => Some(BatchNorm::new(&store.root(), wl.x[1])?),
+            _ => None,
+        };
         let (fw, fc) = time_ms(o.reps, || {
-            wl.apply(&xt, &wt)?;
+            wl.apply(&xt, &wt, bn.as_ref())?;
             Ok(())
         })?;
         let (bw, bc) = time_ms(o.reps, || {
-            wl.apply(x.as_tensor(), w.as_tensor())?
+            wl.apply(x.as_tensor(), w.as_tensor(), bn.as_ref())?
                 .sum_all()?
                 .backward()?;
             Ok(())

@@ -4,8 +4,10 @@
 //! * `bench mixed`: MSDNet W1/W2/W2b and SMSNet W4 against PyTorch (see `bench_mixed.rs`).
 //! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
+//! * `bench lean`: the lean MSDNet on the MSDNet workloads against PyTorch (see `bench_lean.rs`).
 
 mod bench_mixed;
+mod bench_lean;
 mod bench_nets;
 mod bench_ops;
 
@@ -48,7 +50,8 @@ commands:
   ci           format check, clippy -D warnings, tests
   bench mixed  MSDNet W1/W2/W2b, SMSNet W4 vs PyTorch (2 threads)
   bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
-  bench ops    dlsia-ops kernels vs PyTorch (2 threads)";
+  bench ops    dlsia-ops kernels vs PyTorch (2 threads)
+  bench lean   lean MSDNet W1/W2/W2b/3-D/depth scaling vs PyTorch (2 threads)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,6 +61,7 @@ fn main() -> Result<()> {
             Some("mixed") => bench_mixed::run(&args[2..]),
             Some("nets") => bench_nets::run(&args[2..]),
             Some("ops") => bench_ops::run(&args[2..]),
+            Some("lean") => bench_lean::run(&args[2..]),
             _ => {
                 eprintln!("{USAGE}");
                 bail!("unknown or missing bench suite")

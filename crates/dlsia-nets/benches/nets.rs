@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the standard network workloads (`../shared/peer/README.md`):
-//! W3 (TUNet 2-D), W5 (MSAE), W6 (TUNet 3-D); forward in eval mode and one training step
+//! W3 (TUNet 2-D), W5 (MSAE), W6 (TUNet 3-D); inference (`predict`) and one training step
 //! (forward + loss + backward + Adam). `cargo xtask bench nets` runs the same workloads beside
 //! the PyTorch original and prints the ratio.
 //!
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
             None => x.clone(),
         };
         g.bench_function(format!("{} forward", w.name), |b| {
-            b.iter(|| net.forward_t(&x, false).unwrap())
+            b.iter(|| net.predict(&x).unwrap())
         });
         let mut opt = AdamW::new(
             net.params().trainable_vars(),

@@ -8,6 +8,45 @@ use dlsia_ops::{ConvSpec, ParamBuilder};
 use crate::choices::{Act, Norm, NormLayer};
 use crate::error::Result;
 
+/// How a forward pass runs: training (batch statistics, graph recorded), evaluation (running
+/// statistics, graph recorded so that eval-mode gradients exist) or inference (running
+/// statistics, every intermediate detached as soon as it is produced, so that memory is freed
+/// layer by layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// `forward_t(x, true)`.
+    Train,
+    /// `forward_t(x, false)`.
+    Eval,
+    /// `predict(x)`.
+    Infer,
+}
+
+impl Pass {
+    /// The pass of `forward_t(x, train)`.
+    pub(crate) fn of(train: bool) -> Self {
+        if train {
+            Pass::Train
+        } else {
+            Pass::Eval
+        }
+    }
+
+    /// Whether normalisation uses batch statistics.
+    pub(crate) fn train(self) -> bool {
+        self == Pass::Train
+    }
+
+    /// `t`, detached from the graph when inferring.
+    pub(crate) fn keep(self, t: Tensor) -> Tensor {
+        if self == Pass::Infer {
+            t.detach()
+        } else {
+            t
+        }
+    }
+}
+
 /// Hands out consecutive `nn.Sequential` indices, so that module names shift exactly as in
 /// PyTorch when optional layers (normalisation, activation) are absent.
 #[derive(Debug, Default)]
@@ -92,13 +131,13 @@ impl ConvNormAct {
     }
 
     /// Runs the three layers.
-    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut y = self.conv.forward(x)?;
+    pub(crate) fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let mut y = pass.keep(self.conv.forward(x)?);
         if let Some(n) = &self.norm {
-            y = n.forward_t(&y, train)?;
+            y = pass.keep(n.forward_t(&y, pass.train())?);
         }
         if let Some(a) = &self.act {
-            y = a.forward(&y)?;
+            y = pass.keep(a.forward(&y)?);
         }
         Ok(y)
     }
@@ -138,12 +177,10 @@ impl UnetBlock {
     }
 
     /// Runs the block.
-    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self
-            .second
-            .forward_t(&self.first.forward_t(x, train)?, train)?;
+    pub(crate) fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let y = self.second.forward(&self.first.forward(x, pass)?, pass)?;
         Ok(match &self.head {
-            Some(h) => h.forward(&y)?,
+            Some(h) => pass.keep(h.forward(&y)?),
             None => y,
         })
     }

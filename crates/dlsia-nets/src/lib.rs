@@ -11,6 +11,8 @@
 //!   stack operation whose memory grows linearly with depth;
 //! * [`SmsNet`] — the sparse mixed-scale network built from a `dlsia-graph` graph
 //!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`).
+//! * [`LeanMsdNet`] — a mixed-scale dense network on the fused block of `dlsia_ops::msd`,
+//!   memory linear in depth, convertible to and from dlsia's MSDNet where equivalent.
 //!
 //! Every network implements [`Network`] (forward in train/eval mode, its [`Topology`], its
 //! [`ParamStore`](dlsia_ops::ParamStore)). A [`Topology`] is a serde enum tagged by
@@ -36,6 +38,7 @@
 mod blocks;
 pub mod choices;
 pub mod error;
+pub mod lean_msd;
 pub mod model_dir;
 pub mod msae;
 pub mod msdnet;
@@ -47,6 +50,7 @@ pub mod tunet3plus;
 
 pub use choices::{Act, FinalAct, Norm, NormLayer};
 pub use error::{Error, Result};
+pub use lean_msd::{LeanMsdConfig, LeanMsdNet};
 pub use model_dir::{load_model, load_weights, read_model_file, save_model, ModelFile};
 pub use msae::{MsAutoencoder, MsaeConfig};
 pub use msdnet::{MsdNet, MsdNetConfig};

@@ -15,6 +15,12 @@ use crate::topology::Topology;
 pub trait Network: Send + Sync {
     /// Runs the network on `x` (`(N, C, H, W)` or `(N, C, D, H, W)`).
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor>;
+    /// Eval-mode output for inference: the values of `forward_t(x, false)`, computed without
+    /// recording the autograd graph, so that each intermediate tensor is freed as soon as it has
+    /// been used (much lower peak memory; no gradients).
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_t(&x.detach(), false)?.detach())
+    }
     /// Everything needed to rebuild the network (serialised as `model.json`'s `topology`).
     fn topology(&self) -> Topology;
     /// Weights and buffers under dlsia's `state_dict` names.

@@ -22,6 +22,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::lean_msd::{LeanMsdConfig, LeanMsdNet};
 use crate::msae::{MsAutoencoder, MsaeConfig};
 use crate::msdnet::{MsdNet, MsdNetConfig};
 use crate::network::Network;
@@ -48,6 +49,9 @@ pub enum Topology {
     /// dlsia's `SMSNet` / `SMSNet3D` / `SMSNet1D`.
     #[serde(rename = "smsnet")]
     SmsNet(SmsNetConfig),
+    /// The lean (fused, memory-linear) mixed-scale dense network.
+    #[serde(rename = "lean_msdnet")]
+    LeanMsdNet(LeanMsdConfig),
 }
 
 impl Topology {
@@ -59,6 +63,7 @@ impl Topology {
             Topology::MsAutoencoder(_) => "msae",
             Topology::MsdNet(_) => "msdnet",
             Topology::SmsNet(_) => "smsnet",
+            Topology::LeanMsdNet(_) => "lean_msdnet",
         }
     }
 
@@ -70,6 +75,7 @@ impl Topology {
             Topology::MsAutoencoder(c) => c.validate(),
             Topology::MsdNet(c) => c.validate(),
             Topology::SmsNet(c) => c.validate(),
+            Topology::LeanMsdNet(c) => c.validate(),
         }
     }
 
@@ -81,6 +87,7 @@ impl Topology {
             Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::new(c, seed, device)?),
             Topology::MsdNet(c) => Box::new(MsdNet::new(c, seed, device)?),
             Topology::SmsNet(c) => Box::new(SmsNet::new(c, seed, device)?),
+            Topology::LeanMsdNet(c) => Box::new(LeanMsdNet::new(c, seed, device)?),
         })
     }
 
@@ -92,7 +99,8 @@ impl Topology {
             Topology::TuNet(_)
             | Topology::MsAutoencoder(_)
             | Topology::MsdNet(_)
-            | Topology::SmsNet(_) => vec![],
+            | Topology::SmsNet(_)
+            | Topology::LeanMsdNet(_) => vec![],
         }
     }
 }

@@ -337,3 +337,42 @@ fn optional_layers_change_the_state_dict_names_like_pytorch() {
     assert!(bn.contains(&"Decode_0.6.weight".to_string()));
     assert!(bn.contains(&"Decode_0.4.num_batches_tracked".to_string()));
 }
+
+#[test]
+fn predict_gives_eval_values_without_a_graph() {
+    let mut t3 = TuNet3PlusConfig::new(&[12, 12], 1, 2, 3, 2);
+    t3.upsampling = Upsampling::ConvTranspose;
+    let mut tu = TuNetConfig::new(&[12, 12], 1, 2, 3, 2);
+    tu.final_activation = Some(FinalAct::Sigmoid);
+    let nets: Vec<(Box<dyn Network>, Vec<usize>)> = vec![
+        (
+            Box::new(TuNet::new(&tu, 2, &Device::Cpu).unwrap()),
+            vec![2, 1, 13, 12],
+        ),
+        (
+            Box::new(TuNet3Plus::new(&t3, 2, &Device::Cpu).unwrap()),
+            vec![2, 1, 12, 15],
+        ),
+        (
+            Box::new(
+                MsAutoencoder::new(
+                    &MsaeConfig::new(&[1, 12, 12], 2, 2, 2.0, 3, 2, 2),
+                    2,
+                    &Device::Cpu,
+                )
+                .unwrap(),
+            ),
+            vec![2, 1, 12, 12],
+        ),
+    ];
+    for (net, shape) in nets {
+        // Move the running statistics away from their initial values first.
+        net.forward_t(&input(&shape, DType::F32), true).unwrap();
+        let x = input(&shape, DType::F32).affine(0.5, 0.2).unwrap();
+        let eval = net.forward_t(&x, false).unwrap();
+        assert!(eval.track_op(), "eval mode keeps gradients available");
+        let inferred = net.predict(&x).unwrap();
+        assert!(!inferred.track_op());
+        assert_eq!(values(&inferred), values(&eval));
+    }
+}

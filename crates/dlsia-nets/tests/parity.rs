@@ -60,6 +60,9 @@ fn check_case(case: &str) {
         &io["eval"],
         1e-4,
     );
+    let inferred = net.predict(x).unwrap();
+    assert!(!inferred.track_op(), "{case}: predict records no graph");
+    assert_rel_close(&format!("{case} predict"), &inferred, &io["eval"], 1e-4);
     if let (Some(xo), Some(yo)) = (io.get("other_input"), io.get("other_eval")) {
         // The original had to be rebuilt for this size; this port runs the same network.
         assert_rel_close(

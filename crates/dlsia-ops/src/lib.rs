@@ -13,6 +13,19 @@
 //! * Layers in [`nn`]: `Conv`, `ConvTranspose`, `MaxPool`, `Upsample`, `BatchNorm`,
 //!   `GroupNorm`, `InstanceNorm`, `Linear`, `Dropout`, `Activation`.
 //! * [`ParamStore`]/[`ParamBuilder`]: named, seeded parameters with strict safetensors I/O.
+//! * [`alloc::tune_for_throughput`]: opt-in glibc tuning for training binaries.
+//!
+//! ## Speed
+//!
+//! Stride-1 convolutions in f32 (forward, input gradient, weight gradient; 1-D/2-D/3-D, any
+//! dilation, groups) run register-blocked AVX2/FMA kernels that read zero-margined input bands
+//! in place — no im2col buffer, so a few-output-channel dilated convolution (every MSDNet layer)
+//! costs little more than reading its input. Strided convolutions and f64 use tiled im2col into
+//! the `gemm` crate; transposed convolutions with kernel = stride use one GEMM plus a
+//! depth-to-space copy; 2-wide max pooling is vectorised; batch normalisation is fused. Work is
+//! split with rayon; partial sums are combined in a fixed order, so results are deterministic for
+//! a given thread count. Measurements against PyTorch: `cargo xtask bench ops`, `BENCHMARKS.md`.
+//! * [`msd`]: the fused, memory-efficient mixed-scale dense block (memory linear in depth).
 //!
 //! ## Candle 0.11 defects routed around
 //!
@@ -31,6 +44,7 @@
 pub mod alloc;
 pub mod error;
 mod kernels;
+pub mod msd;
 pub mod nn;
 mod ops;
 pub mod padding;

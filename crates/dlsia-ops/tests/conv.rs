@@ -177,6 +177,17 @@ fn conv2d_depthwise_pointwise_and_few_outputs() {
 }
 
 #[test]
+fn conv_patchify_kernel_equals_stride() {
+    // Non-overlapping windows: the input gradient takes the depth-to-space path.
+    let mut g = geo(2, 4, 6, 2, [1, 9, 11], [1, 2, 2]);
+    g.stride = [1, 2, 2];
+    conv_case("2d k2 s2 groups 2 (odd sizes)", g, 2);
+    let mut g = geo(1, 3, 2, 1, [5, 6, 7], [2, 3, 2]);
+    g.stride = [2, 3, 2];
+    conv_case("3d k(2,3,2) = stride", g, 3);
+}
+
+#[test]
 fn conv_wide_rows_exercise_every_register_block() {
     // Output-channel counts 1..=11 cover every block size of the f32 direct kernels (6 + r),
     // rows of 70 columns cover the wide, narrow and masked column tiles.

@@ -235,6 +235,33 @@ fn normalisation_gradients_match_finite_differences() {
             Box::new(|x: &Tensor| inn.forward_t(x, true).unwrap()),
         ),
         (
+            "BatchNorm(train, affine)",
+            Box::new(|x: &Tensor| {
+                let s = ParamStore::with_dtype(5, &Device::Cpu, DType::F64);
+                let bn = BatchNorm::new(&s.root(), 4).unwrap();
+                let w = s.get("weight").unwrap();
+                w.set(&Tensor::new(&[0.5f64, -1.5, 2.0, 0.7], &Device::Cpu).unwrap())
+                    .unwrap();
+                bn.forward_t(x, true).unwrap()
+            }),
+        ),
+        (
+            "BatchNorm(eval, running stats)",
+            Box::new(|x: &Tensor| {
+                let s = ParamStore::with_dtype(5, &Device::Cpu, DType::F64);
+                let bn = BatchNorm::new(&s.root(), 4).unwrap();
+                s.get("running_var")
+                    .unwrap()
+                    .set(&Tensor::new(&[0.5f64, 2.0, 1.5, 3.0], &Device::Cpu).unwrap())
+                    .unwrap();
+                s.get("running_mean")
+                    .unwrap()
+                    .set(&Tensor::new(&[0.1f64, -0.2, 0.3, 0.0], &Device::Cpu).unwrap())
+                    .unwrap();
+                bn.forward_t(x, false).unwrap()
+            }),
+        ),
+        (
             "BatchNorm(no stats)",
             Box::new(|x: &Tensor| {
                 let s = ParamStore::with_dtype(5, &Device::Cpu, DType::F64);

@@ -28,7 +28,7 @@ use candle_core::{Device, Module, ModuleT, Tensor};
 use dlsia_ops::nn::{Activation, BatchNorm, Conv, ConvTranspose, Linear};
 use dlsia_ops::{conv_transpose, max_pool, ConvSpec, ConvTransposeSpec, ParamBuilder, ParamStore};
 
-use crate::blocks::output_padding;
+use crate::blocks::{output_padding, Pass};
 use crate::error::{input_error, Result};
 use crate::network::{Autoencoder, Network};
 use crate::topology::Topology;
@@ -64,10 +64,11 @@ impl SingleStack {
         Ok(SingleStack { layers })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let mut h = x.clone();
         for (conv, bn) in &self.layers {
-            h = bn.forward_t(&conv.forward(&h)?.relu()?, train)?;
+            let a = pass.keep(pass.keep(conv.forward(&h)?).relu()?);
+            h = pass.keep(bn.forward_t(&a, pass.train())?);
         }
         Ok(h)
     }
@@ -112,13 +113,15 @@ impl MixedScaleWide {
         Ok(MixedScaleWide { stacks, aggregate })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let parts = self
             .stacks
             .iter()
-            .map(|s| s.forward_t(x, train))
+            .map(|s| s.forward(x, pass))
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.aggregate.forward(&Tensor::cat(&parts, 1)?)?)
+        let cat = pass.keep(Tensor::cat(&parts, 1)?);
+        drop(parts);
+        Ok(pass.keep(self.aggregate.forward(&cat)?))
     }
 }
 
@@ -204,30 +207,24 @@ impl MsAutoencoder {
         &self.cfg
     }
 
-    /// The latent vectors of `x` in eval mode (dlsia's encoder output).
+    /// The latent vectors of `x` in eval mode, without recording the autograd graph.
     pub fn latent(&self, x: &Tensor) -> Result<Tensor> {
-        self.encode(x, false)
+        self.encode_pass(x, Pass::Infer)
     }
-}
 
-impl Autoencoder for MsAutoencoder {
-    fn encode(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn encode_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x.dims())?;
         let nd = self.cfg.spatial_dims();
-        let mut h = x.clone();
+        let mut h = pass.keep(x.clone());
         for block in &self.encoder_blocks {
-            h = max_pool(
-                &block.forward_t(&h, train)?,
-                &vec![2; nd],
-                &vec![2; nd],
-                &vec![0; nd],
-            )?;
+            let y = block.forward(&h, pass)?;
+            h = pass.keep(max_pool(&y, &vec![2; nd], &vec![2; nd], &vec![0; nd])?);
         }
         let n = h.dim(0)?;
-        Ok(self.encoder_linear.forward(&h.reshape((n, ()))?)?)
+        Ok(pass.keep(self.encoder_linear.forward(&h.reshape((n, ()))?)?))
     }
 
-    fn decode(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+    fn decode_pass(&self, z: &Tensor, pass: Pass) -> Result<Tensor> {
         let l = self.cfg.latent_dimension;
         if z.rank() != 2 || z.dim(1)? != l || z.dim(0)? == 0 {
             return Err(input_error(
@@ -239,18 +236,32 @@ impl Autoencoder for MsAutoencoder {
         let n = z.dim(0)?;
         let d = self.cfg.depth;
         let shape = [vec![n, self.bottom_channels], self.sizes[d].clone()].concat();
-        let mut h = self.decoder_linear.forward(z)?.reshape(shape)?;
+        let mut h = pass.keep(
+            self.decoder_linear
+                .forward(&pass.keep(z.clone()))?
+                .reshape(shape)?,
+        );
         for (j, (up, wide)) in self.decoder_blocks.iter().enumerate() {
             let i = d - 1 - j;
             let mut spec = ConvTransposeSpec::uniform(self.cfg.spatial_dims(), 2, 0, 0, 1);
             spec.output_padding = output_padding(&self.sizes[i], &self.sizes[i + 1], 2);
-            h = conv_transpose(&h, up.weight(), up.bias(), &spec)?;
-            h = wide.forward_t(&h, train)?;
+            h = pass.keep(conv_transpose(&h, up.weight(), up.bias(), &spec)?);
+            h = wide.forward(&h, pass)?;
         }
         Ok(match &self.final_act {
-            Some(a) => a.forward(&h)?,
+            Some(a) => pass.keep(a.forward(&h)?),
             None => h,
         })
+    }
+}
+
+impl Autoencoder for MsAutoencoder {
+    fn encode(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.encode_pass(x, Pass::of(train))
+    }
+
+    fn decode(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        self.decode_pass(z, Pass::of(train))
     }
 
     fn latent_dim(&self) -> usize {
@@ -261,6 +272,10 @@ impl Autoencoder for MsAutoencoder {
 impl Network for MsAutoencoder {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.decode(&self.encode(x, train)?, train)
+    }
+
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        self.decode_pass(&self.encode_pass(x, Pass::Infer)?, Pass::Infer)
     }
 
     fn topology(&self) -> Topology {

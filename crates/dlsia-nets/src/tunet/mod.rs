@@ -34,7 +34,7 @@ use dlsia_ops::nn::{Activation, ConvTranspose};
 use dlsia_ops::{conv_transpose, max_pool, ConvTransposeSpec, ParamStore};
 
 use crate::blocks::{
-    check_unet_input, level_sizes, min_size, output_padding, BlockStyle, UnetBlock,
+    check_unet_input, level_sizes, min_size, output_padding, BlockStyle, Pass, UnetBlock,
 };
 use crate::error::Result;
 use crate::network::Network;
@@ -146,30 +146,42 @@ impl TuNet {
     }
 }
 
-impl Network for TuNet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+impl TuNet {
+    fn run(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x.dims())?;
         let d = self.cfg.depth;
         let k = self.cfg.maxpool_kernel_size;
         let nd = self.cfg.spatial_dims();
         let sizes = level_sizes(&x.dims()[2..], d, k);
         let mut skips = Vec::with_capacity(d - 1);
-        let mut h = x.clone();
+        let mut h = pass.keep(x.clone());
         for enc in &self.encoders[..d - 1] {
-            let e = enc.forward_t(&h, train)?;
-            h = max_pool(&e, &vec![k; nd], &vec![k; nd], &vec![0; nd])?;
+            let e = enc.forward(&h, pass)?;
+            h = pass.keep(max_pool(&e, &vec![k; nd], &vec![k; nd], &vec![0; nd])?);
             skips.push(e);
         }
-        h = self.encoders[d - 1].forward_t(&h, train)?;
+        h = self.encoders[d - 1].forward(&h, pass)?;
         for i in (0..d - 1).rev() {
-            let up = self.step_up(i, &h, &sizes[i], &sizes[i + 1])?;
+            let up = pass.keep(self.step_up(i, &h, &sizes[i], &sizes[i + 1])?);
             let skip = skips.pop().expect("one skip per level");
-            h = self.decoders[i].forward_t(&Tensor::cat(&[&skip, &up], 1)?, train)?;
+            let cat = pass.keep(Tensor::cat(&[&skip, &up], 1)?);
+            drop((skip, up));
+            h = self.decoders[i].forward(&cat, pass)?;
         }
         Ok(match &self.final_act {
-            Some(a) => a.forward(&h)?,
+            Some(a) => pass.keep(a.forward(&h)?),
             None => h,
         })
+    }
+}
+
+impl Network for TuNet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.run(x, Pass::of(train))
+    }
+
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, Pass::Infer)
     }
 
     fn topology(&self) -> Topology {

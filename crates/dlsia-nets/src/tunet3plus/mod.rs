@@ -36,8 +36,8 @@ use dlsia_ops::nn::{Activation, ConvTranspose};
 use dlsia_ops::{conv_transpose, max_pool, upsample_nearest, ConvTransposeSpec, ParamStore};
 
 use crate::blocks::{
-    check_unet_input, level_sizes, min_size, output_padding, BlockStyle, ConvNormAct, SeqIndex,
-    UnetBlock,
+    check_unet_input, level_sizes, min_size, output_padding, BlockStyle, ConvNormAct, Pass,
+    SeqIndex, UnetBlock,
 };
 use crate::error::Result;
 use crate::network::Network;
@@ -65,7 +65,7 @@ struct Skip {
 }
 
 impl Skip {
-    fn forward_t(&self, x: &Tensor, target: &[usize], train: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, target: &[usize], pass: Pass) -> Result<Tensor> {
         let nd = target.len();
         let y = match &self.resample {
             Resample::Identity => x.clone(),
@@ -77,7 +77,7 @@ impl Skip {
                 conv_transpose(x, layer.weight(), layer.bias(), &spec)?
             }
         };
-        self.squeeze.forward_t(&y, train)
+        self.squeeze.forward(&pass.keep(y), pass)
     }
 }
 
@@ -208,8 +208,8 @@ impl TuNet3Plus {
     }
 }
 
-impl Network for TuNet3Plus {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+impl TuNet3Plus {
+    fn run(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x.dims())?;
         let (d, k, nd) = (
             self.cfg.depth,
@@ -218,15 +218,15 @@ impl Network for TuNet3Plus {
         );
         let sizes = level_sizes(&x.dims()[2..], d, k);
         let mut enc = Vec::with_capacity(d - 1);
-        let mut h = x.clone();
+        let mut h = pass.keep(x.clone());
         for block in &self.encoders[..d - 1] {
-            let e = block.forward_t(&h, train)?;
-            h = max_pool(&e, &vec![k; nd], &vec![k; nd], &vec![0; nd])?;
+            let e = block.forward(&h, pass)?;
+            h = pass.keep(max_pool(&e, &vec![k; nd], &vec![k; nd], &vec![0; nd])?);
             enc.push(e);
         }
-        // dec[l] for l ≥ out: the decoder tensor of level l (the bottleneck at depth − 1).
+        // dec[l] for l > out: the decoder tensor of level l (the bottleneck at depth − 1).
         let mut dec: Vec<Option<Tensor>> = vec![None; d];
-        dec[d - 1] = Some(self.encoders[d - 1].forward_t(&h, train)?);
+        dec[d - 1] = Some(self.encoders[d - 1].forward(&h, pass)?);
         for to in (0..d - 1).rev() {
             let parts = (0..d)
                 .map(|from| {
@@ -235,18 +235,28 @@ impl Network for TuNet3Plus {
                     } else {
                         dec[from].as_ref().expect("deeper levels are built first")
                     };
-                    self.skips[from][to].forward_t(src, &sizes[to], train)
+                    self.skips[from][to].forward(src, &sizes[to], pass)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            dec[to] = Some(Tensor::cat(&parts, 1)?);
+            dec[to] = Some(pass.keep(Tensor::cat(&parts, 1)?));
         }
         let y = self
             .decode0
-            .forward_t(dec[0].as_ref().expect("level 0 is built"), train)?;
+            .forward(dec[0].as_ref().expect("level 0 is built"), pass)?;
         Ok(match &self.final_act {
-            Some(a) => a.forward(&y)?,
+            Some(a) => pass.keep(a.forward(&y)?),
             None => y,
         })
+    }
+}
+
+impl Network for TuNet3Plus {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.run(x, Pass::of(train))
+    }
+
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, Pass::Infer)
     }
 
     fn topology(&self) -> Topology {

@@ -7,7 +7,10 @@
 //! spent on the zeros a "dilate the gradient, then convolve" scheme would multiply. A
 //! transposed convolution's forward pass is this input gradient.
 
-use super::corr::{Axis, Corr, Placement};
+use rayon::prelude::*;
+
+use super::corr::{segments, Axis, Corr, Placement};
+use super::matmul::{matmul, Mat, MatMut};
 use super::{volume, Real};
 
 /// The geometry of one convolution, normalised to three spatial axes.
@@ -80,6 +83,15 @@ impl ConvGeom {
         }
     }
 
+    /// Non-overlapping windows: kernel = stride > 1 on some axis, no padding, no dilation (the
+    /// U-Net up-sampling transposed convolution).
+    fn is_patch(&self) -> bool {
+        self.kernel == self.stride
+            && self.pad == [0; 3]
+            && self.dil == [1; 3]
+            && self.stride != [1; 3]
+    }
+
     /// Taps `(k, offset)` of stride phase `r` on axis `i` and the number of input positions of
     /// that phase.
     fn phase_taps(&self, i: usize, r: usize) -> (Vec<(usize, isize)>, usize) {
@@ -114,6 +126,9 @@ pub(crate) fn forward<T: Real>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
 
 /// The input gradient `dx` for the output gradient `dy` (the transposed convolution of `dy`).
 pub(crate) fn data_grad<T: Real>(g: &ConvGeom, dy: &[T], w: &[T]) -> Vec<T> {
+    if g.is_patch() {
+        return patch_data_grad(g, dy, w);
+    }
     let mut dx = super::zeroed::<T>(g.n * g.c_in * volume(&g.input));
     let (cig, cog) = (g.c_in / g.groups, g.c_out / g.groups);
     let kvol = g.kernel_volume();
@@ -168,6 +183,83 @@ pub(crate) fn data_grad<T: Real>(g: &ConvGeom, dy: &[T], w: &[T]) -> Vec<T> {
             }
         }
     }
+    dx
+}
+
+/// [`data_grad`] for non-overlapping windows: one GEMM per tile, `Z = Wᵀ·dy` with a row per
+/// (input channel, tap), then each row written to its place in `dx` ("depth to space"), every
+/// input position receiving exactly one value.
+fn patch_data_grad<T: Real>(g: &ConvGeom, dy: &[T], w: &[T]) -> Vec<T> {
+    let mut dx = super::zeroed::<T>(g.n * g.c_in * volume(&g.input));
+    let (cig, cog, kv) = (g.c_in / g.groups, g.c_out / g.groups, g.kernel_volume());
+    let (p_len, in_plane) = (volume(&g.output), volume(&g.input));
+    let rows = cig * kv;
+    if p_len == 0 || rows == 0 || g.n == 0 {
+        return dx;
+    }
+    let per = (rows * std::mem::size_of::<T>()).max(1);
+    let mut tl = ((256 << 10) / per).max(64).min(p_len);
+    let outer = g.n * g.groups;
+    let want = 4 * super::num_threads();
+    if outer * p_len.div_ceil(tl) < want {
+        tl = p_len.div_ceil(want.div_ceil(outer)).max(1);
+    }
+    let tiles = p_len.div_ceil(tl);
+    let par = super::matmul::inner_parallelism(outer * tiles);
+    let dptr = super::SyncPtr::new(&mut dx);
+    let [kd, kh, kw] = g.kernel;
+    let [sd, sh, sw] = g.stride;
+    let [_, ih, iw] = g.input;
+    (0..outer * tiles)
+        .into_par_iter()
+        .for_each_init(Vec::<T>::new, |z, job| {
+            let (bg, tile) = (job / tiles, job % tiles);
+            let gr = bg % g.groups;
+            let m0 = tile * tl;
+            let len = tl.min(p_len - m0);
+            if z.len() < rows * len {
+                z.resize(rows * len, T::ZERO);
+            }
+            // Z[(c, k), p] = Σ_o w[g·cog + o, c, k] · dy[o, p]
+            let lhs = Mat {
+                ptr: w[gr * cog * rows..].as_ptr(),
+                rs: 1,
+                cs: rows as isize,
+            };
+            let rhs = Mat {
+                ptr: dy[bg * cog * p_len + m0..].as_ptr(),
+                rs: p_len as isize,
+                cs: 1,
+            };
+            let out = MatMut {
+                ptr: z.as_mut_ptr(),
+                rs: len as isize,
+                cs: 1,
+            };
+            // SAFETY: all views lie inside their buffers; `z` is this job's.
+            unsafe { matmul(rows, len, cog, out, false, lhs, rhs, par) };
+            let segs = segments(m0, len, g.output[1], g.output[2]);
+            for c in 0..cig {
+                // SAFETY: channel (bg, c) of dx; the positions written belong to this tile only.
+                let dxc = unsafe { dptr.get().add((bg * cig + c) * in_plane) };
+                for a in 0..kd {
+                    for b in 0..kh {
+                        let zr = &z[(c * kv + (a * kh + b) * kw) * len..];
+                        for sg in &segs {
+                            let row = ((sg.md * sd + a) * ih + sg.mh * sh + b) * iw + sg.mw0 * sw;
+                            for j in 0..sg.len {
+                                for e in 0..kw {
+                                    // SAFETY: inside dx's plane (the window lies in the input).
+                                    unsafe {
+                                        *dxc.add(row + j * sw + e) = zr[e * len + sg.coff + j]
+                                    };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
     dx
 }
 

@@ -74,13 +74,35 @@ impl Placement {
 
 /// A run of output positions on one output row.
 #[derive(Debug, Clone, Copy)]
-struct Segment {
+pub(crate) struct Segment {
     /// Offset of the run inside the tile.
-    coff: usize,
-    md: usize,
-    mh: usize,
-    mw0: usize,
-    len: usize,
+    pub coff: usize,
+    /// Output position (depth, row, first column) of the run.
+    pub md: usize,
+    pub mh: usize,
+    pub mw0: usize,
+    /// Number of positions.
+    pub len: usize,
+}
+
+/// The row runs of the flattened output positions `m0..m0 + len` of a grid `(·, oh, ow)`.
+pub(crate) fn segments(m0: usize, len: usize, oh: usize, ow: usize) -> Vec<Segment> {
+    let mut v = Vec::new();
+    let (mut m, end) = (m0, m0 + len);
+    while m < end {
+        let mw = m % ow;
+        let r = m / ow;
+        let l = (ow - mw).min(end - m);
+        v.push(Segment {
+            coff: m - m0,
+            md: r / oh,
+            mh: r % oh,
+            mw0: mw,
+            len: l,
+        });
+        m += l;
+    }
+    v
 }
 
 impl Corr {
@@ -131,23 +153,7 @@ impl Corr {
     }
 
     fn segments(&self, m0: usize, len: usize) -> Vec<Segment> {
-        let (oh, ow) = (self.axes[1].out_len, self.axes[2].out_len);
-        let mut v = Vec::new();
-        let (mut m, end) = (m0, m0 + len);
-        while m < end {
-            let mw = m % ow;
-            let r = m / ow;
-            let l = (ow - mw).min(end - m);
-            v.push(Segment {
-                coff: m - m0,
-                md: r / oh,
-                mh: r % oh,
-                mw0: mw,
-                len: l,
-            });
-            m += l;
-        }
-        v
+        segments(m0, len, self.axes[1].out_len, self.axes[2].out_len)
     }
 
     /// Fills `col` (`k × len`, row-major) with the taps of the tile starting at `m0`.
@@ -418,14 +424,26 @@ fn gather_row<T: Real>(out: &mut [T], src: &[T], mw0: usize, step: usize, off: i
         }
         out[hi as usize..].fill(T::ZERO);
     } else {
-        let s = step as isize;
-        for (j, o) in out.iter_mut().enumerate() {
-            let i = (mw0 as isize + j as isize) * s + off;
-            *o = if i >= 0 && i < w {
-                src[i as usize]
-            } else {
-                T::ZERO
-            };
+        // Input index of out[j] is start + j·step; find the j range inside the row.
+        let (s, start) = (step as isize, (mw0 * step) as isize + off);
+        let lo = ((-start).max(0) + s - 1) / s;
+        let lo = lo.min(len);
+        let hi = if w - start > 0 {
+            (w - start + s - 1) / s
+        } else {
+            0
         }
+        .clamp(lo, len);
+        out[..lo as usize].fill(T::ZERO);
+        if lo < hi {
+            let first = (start + lo * s) as usize;
+            for (o, &v) in out[lo as usize..hi as usize]
+                .iter_mut()
+                .zip(src[first..].iter().step_by(step))
+            {
+                *o = v;
+            }
+        }
+        out[hi as usize..].fill(T::ZERO);
     }
 }

@@ -3,10 +3,11 @@
 //! No im2col buffer: each output row segment is accumulated in registers — `OB` output
 //! channels × `PB` vectors of 8 positions — while looping over input channels and taps, reading
 //! the input rows (packed per job into a zero-margined, cache-friendly band) at the taps'
-//! offsets. This is the kernel of every stride-1
-//! convolution's forward pass and input gradient (including few-output-channel dilated
-//! convolutions, where im2col would build a `C_in·taps·H·W` buffer for one output channel), and
-//! of the matching weight gradient.
+//! offsets. This is the kernel of every stride-1 convolution's forward pass and input gradient
+//! (including few-output-channel dilated convolutions, where im2col would build a
+//! `C_in·taps·H·W` buffer for one output channel), and of the matching weight gradient. `conv`
+//! dispatches here automatically for f32 on CPUs with AVX2 and FMA (`DLSIA_OPS_NO_SIMD=1`
+//! forces the portable path).
 //!
 //! Other machines and f64 use the im2col + GEMM path in [`super::corr`].
 

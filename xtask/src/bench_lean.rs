@@ -1,0 +1,442 @@
+//! `cargo xtask bench lean`: the lean MSDNet (fused block, `dlsia_nets::LeanMsdNet`) on the
+//! standard MSDNet workloads of `../shared/peer/README.md` beside the PyTorch original's
+//! `MixedScaleDenseNetwork`, same threads, same run; a 3-D workload; a depth-scaling table.
+//!
+//! The command re-runs itself as a release build with `RAYON_NUM_THREADS` set. Each Rust
+//! workload runs in a fresh child process (so that peak RSS is per workload): parameters,
+//! median forward time (inference, no gradient tracking, like the original's `no_grad` eval
+//! forward), median training step (forward in train mode + loss + backward + Adam, i.e.
+//! candle-nn's AdamW with weight decay 0) and peak RSS (`VmHWM`). The original runs the same
+//! workload through `bench_dlsia.py` in its own child process right after. The original's W2
+//! training step is not re-run by default: it needs more than 21 GiB (its documented
+//! out-of-memory failure) and the machine is shared; pass `--peer-w2-train` to run it.
+//!
+//! Workloads: W1 (depth 100, 4×1×256², cross-entropy), W2 (depth 200, 1×1×512², L1), W2b
+//! (depth 200, 1×1×256², L1), V3 (3-D depth 50, 1×1×128³, L1; no PyTorch run: the original's
+//! 3-D MSDNet at this size needs far more memory than the machine has) and D25/D50/D100/D200
+//! (depth scaling on 1×1×256², L1; D200 is W2b).
+//!
+//! Options: `--threads N` (2), `--warmup N` (1), `--reps N` (3), `--only W1,W2b`, `--no-peer`,
+//! `--peer-wait S` (120), `--peer-w2-train`, `--json PATH`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use dlsia_nets::{LeanMsdConfig, LeanMsdNet, Network};
+use serde_json::{json, Value};
+
+/// One workload.
+struct Workload {
+    id: &'static str,
+    what: &'static str,
+    cfg: LeanMsdConfig,
+    input: Vec<usize>,
+    /// Cross-entropy with this many classes, or L1 against a random target.
+    classes: Option<usize>,
+    /// The `bench_dlsia.py` workload with the same network and input, if any.
+    peer: Option<&'static str>,
+}
+
+fn workloads() -> Vec<Workload> {
+    let d2 = |depth, out| LeanMsdConfig::new(2, 1, out, depth, 1, 10);
+    let scale = |id, what, depth| Workload {
+        id,
+        what,
+        cfg: d2(depth, 1),
+        input: vec![1, 1, 256, 256],
+        classes: None,
+        peer: None,
+    };
+    vec![
+        Workload {
+            id: "W1",
+            what: "depth 100, 4×1×256², cross-entropy",
+            cfg: d2(100, 2),
+            input: vec![4, 1, 256, 256],
+            classes: Some(2),
+            peer: Some("W1"),
+        },
+        Workload {
+            id: "W2",
+            what: "depth 200, 1×1×512², L1",
+            cfg: d2(200, 1),
+            input: vec![1, 1, 512, 512],
+            classes: None,
+            peer: Some("W2"),
+        },
+        Workload {
+            id: "W2b",
+            what: "depth 200, 1×1×256², L1",
+            cfg: d2(200, 1),
+            input: vec![1, 1, 256, 256],
+            classes: None,
+            peer: Some("W2b"),
+        },
+        Workload {
+            id: "V3",
+            what: "3-D depth 50, 1×1×128³, L1",
+            cfg: LeanMsdConfig::new(3, 1, 1, 50, 1, 10),
+            input: vec![1, 1, 128, 128, 128],
+            classes: None,
+            peer: None,
+        },
+        scale("D25", "depth 25, 1×1×256², L1", 25),
+        scale("D50", "depth 50, 1×1×256², L1", 50),
+        scale("D100", "depth 100, 1×1×256², L1", 100),
+    ]
+}
+
+struct Opts {
+    threads: usize,
+    warmup: usize,
+    reps: usize,
+    only: Vec<String>,
+    peer: bool,
+    peer_wait: u64,
+    peer_w2_train: bool,
+    json: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        threads: 2,
+        warmup: 1,
+        reps: 3,
+        only: vec![],
+        peer: true,
+        peer_wait: 120,
+        peer_w2_train: false,
+        json: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--threads" => o.threads = val()?.parse()?,
+            "--warmup" => o.warmup = val()?.parse()?,
+            "--reps" => o.reps = val()?.parse()?,
+            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
+            "--no-peer" => o.peer = false,
+            "--peer-wait" => o.peer_wait = val()?.parse()?,
+            "--peer-w2-train" => o.peer_w2_train = true,
+            "--json" => o.json = Some(PathBuf::from(val()?)),
+            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W2b, --no-peer, --peer-wait S, --peer-w2-train, --json PATH"),
+        }
+    }
+    if o.reps == 0 || o.threads == 0 {
+        bail!("--reps and --threads must be positive");
+    }
+    Ok(o)
+}
+
+/// Entry point of `cargo xtask bench lean [options]` (and of the per-workload children).
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let id = args.get(i + 1).context("--child needs a workload")?;
+        let rest: Vec<String> = args
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i && j != i + 1)
+            .map(|(_, a)| a.clone())
+            .collect();
+        return child(id, &parse(&rest)?);
+    }
+    let opts = parse(args)?;
+    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["run", "--release", "--quiet", "-p", "xtask", "--"])
+            .args(["bench", "lean"])
+            .args(args)
+            .env("DLSIA_BENCH_INNER", "1")
+            .env("RAYON_NUM_THREADS", opts.threads.to_string())
+            .status()
+            .context("cannot start the release build of xtask")?;
+        if !status.success() {
+            bail!("release benchmark run failed with {status}");
+        }
+        return Ok(());
+    }
+    parent(&opts)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn time_ms(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f()?;
+            Ok(t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect()
+}
+
+/// Peak resident set size of this process, MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Deterministic pseudo-random values in [0, 1).
+fn uniform(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
+}
+
+/// FLOPs of one forward pass of the convolutions (2 per multiply-add).
+fn forward_gflop(net: &LeanMsdNet, input: &[usize]) -> f64 {
+    let b = net.block();
+    let pixels: usize = input[0] * input[2..].iter().product::<usize>();
+    let macs: usize = (0..b.units())
+        .map(|u| b.unit_in_channels(u) * b.taps())
+        .sum();
+    2.0 * (macs * pixels) as f64 / 1e9
+}
+
+/// Times one workload in this (child) process and prints one JSON line.
+fn child(id: &str, o: &Opts) -> Result<()> {
+    let w = workloads()
+        .into_iter()
+        .find(|w| w.id == id)
+        .with_context(|| format!("unknown workload {id}"))?;
+    let net = LeanMsdNet::new(&w.cfg, 0, &Device::Cpu)?;
+    let x = uniform(&w.input, 1)?;
+    let mut tshape = w.input.clone();
+    tshape[1] = w.classes.unwrap_or(w.cfg.out_channels);
+    let target = match w.classes {
+        Some(_) => {
+            let u = uniform(&tshape, 2)?;
+            u.broadcast_eq(&u.max_keepdim(1)?)?.to_dtype(DType::F32)?
+        }
+        None => uniform(&tshape, 2)?,
+    };
+    let fwd = time_ms(o.warmup, o.reps, || {
+        net.predict(&x)?;
+        Ok(())
+    })?;
+    let rss_fwd = peak_rss_mib();
+    let mut opt = AdamW::new(
+        net.params().trainable_vars(),
+        ParamsAdamW {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let train = time_ms(o.warmup, o.reps, || {
+        let y = net.forward_t(&x, true)?;
+        let loss = match w.classes {
+            Some(_) => {
+                let logp = candle_nn::ops::log_softmax(&y, 1)?;
+                let n = (y.elem_count() / y.dim(1)?) as f64;
+                ((logp * &target)?.sum_all()? * (-1.0 / n))?
+            }
+            None => (y - &target)?.abs()?.mean_all()?,
+        };
+        opt.backward_step(&loss)?;
+        Ok(())
+    })?;
+    let out = json!({
+        "workload": id,
+        "params": net.num_parameters(),
+        "forward_ms": fwd,
+        "train_ms": train,
+        "forward_gflop": forward_gflop(&net, &w.input),
+        "peak_rss_fwd_mib": rss_fwd,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn run_child(id: &str, o: &Opts) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .args(["bench", "lean", "--child", id])
+        .args(["--warmup", &o.warmup.to_string()])
+        .args(["--reps", &o.reps.to_string()])
+        .args(["--threads", &o.threads.to_string()])
+        .output()
+        .context("cannot start the benchmark child")?;
+    if !out.status.success() {
+        bail!("{id} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).with_context(|| format!("{id}: bad child output {line}"))
+}
+
+fn peer_script() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::var_os("DLSIA_PEER_BENCH")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            root.join("../shared/peer/bench_dlsia.py"),
+            PathBuf::from("/work/shared/peer/bench_dlsia.py"),
+        ])
+        .find(|p| p.is_file())
+}
+
+fn peer_python() -> Option<PathBuf> {
+    std::env::var_os("PEER_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
+        })
+        .map(|v| v.join("bin/python"))
+        .filter(|p| p.exists())
+}
+
+/// Runs `bench_dlsia.py` for one workload and returns its result object.
+fn run_peer(id: &str, o: &Opts, skip_train: bool) -> Result<Option<Value>> {
+    let (Some(python), Some(script)) = (peer_python(), peer_script()) else {
+        eprintln!("no PyTorch peer (set PEER_VENV and DLSIA_PEER_BENCH); Rust timings only");
+        return Ok(None);
+    };
+    let tmp =
+        std::env::temp_dir().join(format!("dlsia-lean-peer-{id}-{}.json", std::process::id()));
+    let status = Command::new(python)
+        .arg(&script)
+        .args(["--workloads", id, "--threads", &o.threads.to_string()])
+        .args(["--wait-idle", &o.peer_wait.to_string(), "--run-wait", "10"])
+        .args(skip_train.then_some("--skip-train"))
+        .arg("--json")
+        .arg(&tmp)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run bench_dlsia.py")?;
+    if !status.success() {
+        bail!("{} failed with {status}", script.display());
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&tmp)?)?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(v["results"].as_array().and_then(|r| r.first()).cloned())
+}
+
+fn ms(v: &Value) -> Option<f64> {
+    let xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
+    (!xs.is_empty()).then(|| median(&xs))
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn parent(o: &Opts) -> Result<()> {
+    let load_before = load_average();
+    eprintln!(
+        "lean MSDNet workloads: {} threads, {} warm-up + {} timed runs (Rust), load average {load_before}",
+        o.threads, o.warmup, o.reps
+    );
+    let mut rows = vec![];
+    for w in workloads()
+        .into_iter()
+        .filter(|w| o.only.is_empty() || o.only.iter().any(|s| s == w.id))
+    {
+        eprintln!("{} {}: Rust… (load {})", w.id, w.what, load_average());
+        let rust = run_child(w.id, o)?;
+        eprintln!("  {rust}");
+        let peer = match (o.peer, w.peer) {
+            (true, Some(p)) => {
+                eprintln!("{} PyTorch… (load {})", w.id, load_average());
+                run_peer(p, o, p == "W2" && !o.peer_w2_train)?
+            }
+            _ => None,
+        };
+        rows.push((w, rust, peer));
+    }
+    let load_after = load_average();
+    println!(
+        "\n| workload ({} threads) | params Rust / PyTorch | forward ms Rust | PyTorch | speed-up | train step ms Rust | PyTorch | speed-up | train GFLOP/s Rust | peak RSS MiB Rust | PyTorch | ratio |",
+        o.threads
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut out = vec![];
+    for (w, r, p) in &rows {
+        let rf = ms(&r["forward_ms"]);
+        let rt = ms(&r["train_ms"]);
+        let pf = p
+            .as_ref()
+            .and_then(|p| p["forward"]["median_s"].as_f64())
+            .map(|s| s * 1e3);
+        let pt = p
+            .as_ref()
+            .and_then(|p| p["train"]["median_s"].as_f64())
+            .map(|s| s * 1e3);
+        let rr = r["peak_rss_mib"].as_f64();
+        let pr = p.as_ref().and_then(|p| p["maxrss_total_mib"].as_f64());
+        let speed = |rust: Option<f64>, peer: Option<f64>| match (rust, peer) {
+            (Some(a), Some(b)) => format!("{:.1}×", b / a),
+            _ => "–".into(),
+        };
+        let gflops = rt.and_then(|t| Some(3.0 * r["forward_gflop"].as_f64()? / (t / 1e3)));
+        let peer_train = match (p, pt) {
+            (Some(_), Some(v)) => format!("{v:.0}"),
+            (Some(_), None) if w.id == "W2" => "not run (OOM > 21 GiB)".into(),
+            _ => "–".into(),
+        };
+        println!(
+            "| {} {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            w.id,
+            w.what,
+            r["params"],
+            p.as_ref()
+                .map_or("–".to_string(), |p| p["params"].to_string()),
+            fmt(rf, 0),
+            fmt(pf, 0),
+            speed(rf, pf),
+            fmt(rt, 0),
+            peer_train,
+            speed(rt, pt),
+            fmt(gflops, 1),
+            fmt(rr, 0),
+            fmt(pr, 0),
+            match (rr, pr) {
+                (Some(a), Some(b)) => format!("1/{:.0}", b / a),
+                _ => "–".into(),
+            },
+        );
+        out.push(json!({"workload": w.id, "rust": r, "pytorch": p}));
+    }
+    println!(
+        "\nRust: medians of {} runs after {} warm-up(s); PyTorch: bench_dlsia.py's medians. Load average {load_before} before, {load_after} after.",
+        o.reps, o.warmup
+    );
+    if let Some(path) = &o.json {
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Array(out))?)?;
+    }
+    Ok(())
+}
