@@ -29,8 +29,10 @@
 //! ```
 
 mod config;
+mod ensemble;
 
 pub use config::SmsNetConfig;
+pub use ensemble::{SmsEnsemble, WEIGHT_SALT};
 
 use candle_core::{Device, Module, ModuleT, Tensor};
 use dlsia_graph::{EdgeOp, LastAction, SpatialDims};
