@@ -6,8 +6,8 @@
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
 //! * `bench lean`: the lean MSDNet on the MSDNet workloads against PyTorch (see `bench_lean.rs`).
 
-mod bench_mixed;
 mod bench_lean;
+mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
 

@@ -40,9 +40,16 @@ fn main() -> Result<()> {
             .get(name)
             .with_context(|| format!("{} has no tensor {name}", args[1]))?
             .to_dtype(DType::F32)?;
-        let err = (&y - &want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+        let err = (&y - &want)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
         let scale = want.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-        println!("max |Δ| = {err:e}, relative to max |expected| = {:e}", err / scale.max(1e-30));
+        println!(
+            "max |Δ| = {err:e}, relative to max |expected| = {:e}",
+            err / scale.max(1e-30)
+        );
     }
     Ok(())
 }
