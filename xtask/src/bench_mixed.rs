@@ -4,7 +4,8 @@
 //!
 //! The command re-runs itself as a release build with `RAYON_NUM_THREADS` set. Each Rust
 //! workload runs in a fresh child process (so that its peak RSS is its own): parameters, median
-//! forward time (eval mode), median training step (forward in train mode + loss + backward +
+//! forward time (`Network::predict`: eval mode without an autograd graph, as the original's
+//! `torch.no_grad()`), median training step (forward in train mode + loss + backward +
 //! Adam, i.e. candle-nn's AdamW with weight decay 0, as `bench_dlsia.py` does with
 //! `torch.optim.Adam`), the process CPU time per step, and peak RSS. Right after each Rust
 //! workload the original runs the same workload through `bench_dlsia.py` (its own child
@@ -18,7 +19,11 @@
 //!
 //! Options: `--threads N` (2), `--warmup N` (1), `--reps N` (3), `--only W1,W4`, `--no-peer`,
 //! `--peer-wait S` (how long `bench_dlsia.py` may wait for an idle machine, 60 s),
-//! `--json PATH` (all numbers), `--skip-train` (forward only), `--peer-w2-train`.
+//! `--json PATH` (all numbers), `--skip-train` (forward only), `--peer-w2-train`,
+//! `--tuned-malloc` (both sides run with glibc tunables that keep freed large buffers in the
+//! process, as `dlsia_ops::alloc::tune_for_throughput()` does for a training binary: without
+//! them, every fresh Candle tensor above the mmap threshold is mapped, page-faulted and zeroed
+//! again, which is most of the CPU time of the SMSNet workload W4).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,7 +32,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
-use dlsia_nets::{MsdNetConfig, Network, Topology};
+use dlsia_graph::{GraphDocument, SpatialDims};
+use dlsia_nets::{MsdNetConfig, Network, SmsNetConfig, Topology};
 use serde_json::{json, Value};
 
 /// The loss of a workload.
@@ -67,6 +73,12 @@ fn workloads() -> Vec<Workload> {
             input: vec![1, 1, 256, 256],
             loss: Loss::L1,
         },
+        Workload {
+            id: "W4",
+            what: "SMSNet 16 layers (dlsia's graph, seed 2), 4×1×256², cross-entropy",
+            input: vec![4, 1, 256, 256],
+            loss: Loss::CrossEntropy,
+        },
     ]
 }
 
@@ -75,6 +87,14 @@ fn network(id: &str) -> Result<Box<dyn Network>> {
     let topo = match id {
         "W1" => Topology::MsdNet(MsdNetConfig::new(1, 2, 100, 1, 10)),
         "W2" | "W2b" => Topology::MsdNet(MsdNetConfig::new(1, 1, 200, 1, 10)),
+        "W4" => {
+            // The graph bench_dlsia.py's random_SMS_network samples with numpy seed 2,
+            // exported by tools/export_sms_graph.py.
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../crates/dlsia-graph/tests/fixtures/graphs/w4_ensemble_2d_seed2.json");
+            let doc = GraphDocument::load(&path)?;
+            Topology::SmsNet(SmsNetConfig::new(SpatialDims::Two, 1, 2, doc.graph))
+        }
         other => bail!("unknown workload {other}"),
     };
     Ok(topo.build(0, &Device::Cpu)?)
@@ -90,6 +110,20 @@ struct Opts {
     json: Option<PathBuf>,
     skip_train: bool,
     peer_w2_train: bool,
+    tuned_malloc: bool,
+}
+
+/// glibc tunables that keep freed large buffers in the process (see `--tuned-malloc`).
+const TUNED_MALLOC: &str =
+    "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295";
+
+/// The `GLIBC_TUNABLES` value of every benchmark child.
+fn tunables(o: &Opts) -> &'static str {
+    if o.tuned_malloc {
+        TUNED_MALLOC
+    } else {
+        ""
+    }
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -103,6 +137,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         json: None,
         skip_train: false,
         peer_w2_train: false,
+        tuned_malloc: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -117,7 +152,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--json" => o.json = Some(PathBuf::from(val()?)),
             "--skip-train" => o.skip_train = true,
             "--peer-w2-train" => o.peer_w2_train = true,
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W4, --no-peer, --peer-wait S, --json PATH, --skip-train, --peer-w2-train"),
+            "--tuned-malloc" => o.tuned_malloc = true,
+            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W4, --no-peer, --peer-wait S, --json PATH, --skip-train, --peer-w2-train, --tuned-malloc"),
         }
     }
     if o.reps == 0 || o.threads == 0 {
@@ -253,7 +289,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         Loss::L1 => uniform(&tshape, 2)?,
     };
     let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
-        net.forward_t(&x, false)?;
+        net.predict(&x)?;
         Ok(())
     })?;
     let rss_fwd = peak_rss_mib();
@@ -309,6 +345,7 @@ fn run_child(id: &str, o: &Opts) -> Result<Value> {
         ])
         .args(["--threads", &o.threads.to_string()])
         .args(o.skip_train.then_some("--skip-train"))
+        .env("GLIBC_TUNABLES", tunables(o))
         .output()
         .context("cannot start the benchmark child")?;
     if !out.status.success() {
@@ -362,6 +399,7 @@ fn run_peer(id: &str, o: &Opts) -> Result<Option<Value>> {
         .args(skip_train.then_some("--skip-train"))
         .arg("--json")
         .arg(&tmp)
+        .env("GLIBC_TUNABLES", tunables(o))
         .stdout(std::process::Stdio::null())
         .status()
         .context("cannot run bench_dlsia.py")?;
@@ -394,8 +432,13 @@ fn peer_ms(p: &Option<Value>, phase: &str) -> (Option<f64>, Option<f64>) {
 
 fn parent(o: &Opts) -> Result<()> {
     let load_before = load_average();
+    let malloc = if o.tuned_malloc {
+        "tuned malloc (GLIBC_TUNABLES, both sides)"
+    } else {
+        "stock malloc"
+    };
     eprintln!(
-        "mixed-scale workloads: {} threads, {} warm-up + {} timed runs, load average {load_before}",
+        "mixed-scale workloads: {} threads, {} warm-up + {} timed runs, {malloc}, load average {load_before}",
         o.threads, o.warmup, o.reps
     );
     let mut rows = vec![];
@@ -466,7 +509,7 @@ fn parent(o: &Opts) -> Result<()> {
         out.push(json!({"workload": w.id, "rust": r, "pytorch": p}));
     }
     println!(
-        "\nmedians of {} runs after {} warm-ups (PyTorch: 1 warm-up + 3 runs when a step takes > 20 s); load average {load_before} before, {load_after} after",
+        "\nmedians of {} runs after {} warm-ups (PyTorch: 1 warm-up + 3 runs when a step takes > 20 s); {malloc}; load average {load_before} before, {load_after} after",
         o.reps, o.warmup
     );
     if let Some(path) = &o.json {

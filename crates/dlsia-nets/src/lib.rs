@@ -10,7 +10,8 @@
 //! * [`MsdNet`] — the mixed-scale dense network (`msdnet.MixedScaleDenseNetwork`), with a
 //!   stack operation whose memory grows linearly with depth;
 //! * [`SmsNet`] — the sparse mixed-scale network built from a `dlsia-graph` graph
-//!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`).
+//!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`), and [`SmsEnsemble`], N of them
+//!   within a parameter budget (`construct_2dsms_ensembler`).
 //! * [`LeanMsdNet`] — a mixed-scale dense network on the fused block of `dlsia_ops::msd`,
 //!   memory linear in depth, convertible to and from dlsia's MSDNet where equivalent.
 //!
@@ -55,7 +56,7 @@ pub use model_dir::{load_model, load_weights, read_model_file, save_model, Model
 pub use msae::{MsAutoencoder, MsaeConfig};
 pub use msdnet::{MsdNet, MsdNetConfig};
 pub use network::{Autoencoder, Network};
-pub use smsnet::{SmsNet, SmsNetConfig};
+pub use smsnet::{SmsEnsemble, SmsNet, SmsNetConfig};
 pub use topology::Topology;
 pub use tunet::{TuNet, TuNetConfig, UnetChannels};
 pub use tunet3plus::{TuNet3Plus, TuNet3PlusConfig, Upsampling};

@@ -206,6 +206,24 @@ fn batch_statistics_in_eval_mode_too() {
 }
 
 #[test]
+fn predict_is_the_eval_forward_without_a_graph() {
+    for dims in [SpatialDims::Two, SpatialDims::Three] {
+        let net = SmsNet::new(&sampled(dims, 6, 2, None), 3, &Device::Cpu).unwrap();
+        let shape = if dims == SpatialDims::Two {
+            vec![2, 2, 12, 10]
+        } else {
+            vec![2, 2, 6, 5, 4]
+        };
+        let x = input(&shape, DType::F32, 0.4);
+        let eval = net.forward_t(&x, false).unwrap();
+        assert!(eval.track_op());
+        let y = net.predict(&x).unwrap();
+        assert!(!y.track_op());
+        assert_eq!(values(&y), values(&eval));
+    }
+}
+
+#[test]
 fn inputs_the_network_cannot_take_are_errors() {
     let mut p = SmsGraphParams::new(4, vec![5]);
     p.hidden_out_channels = vec![2];

@@ -29,8 +29,10 @@
 //! ```
 
 mod config;
+mod ensemble;
 
 pub use config::SmsNetConfig;
+pub use ensemble::{SmsEnsemble, WEIGHT_SALT};
 
 use candle_core::{Device, Module, ModuleT, Tensor};
 use dlsia_graph::{EdgeOp, LastAction, SpatialDims};
@@ -309,11 +311,18 @@ impl SmsNet {
 
     /// The output node's stack (`C_last` channels) and the network output.
     pub fn forward_with_stack(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+        self.run(x, train, false)
+    }
+
+    /// The forward pass; with `infer`, every edge output is detached as soon as it exists, so
+    /// that no autograd graph keeps intermediate maps alive (eval-mode values, no gradients).
+    fn run(&self, x: &Tensor, train: bool, infer: bool) -> Result<(Tensor, Tensor)> {
         self.check_input(x.dims())?;
+        let keep = |t: Tensor| if infer { t.detach() } else { t };
         let g = &self.cfg.graph;
         let sizes = self.node_sizes(&x.dims()[2..]);
         let mut parts: Vec<Vec<Tensor>> = vec![vec![]; g.node_count()];
-        parts[0].push(x.clone());
+        parts[0].push(keep(x.clone()));
         let mut e = 0;
         for node in g.nodes() {
             if node.edges.is_empty() {
@@ -324,14 +333,14 @@ impl SmsNet {
             while e < self.edges.len() && self.edges[e].from == node.id {
                 let edge = &self.edges[e];
                 let y = edge.module.forward(&input, &sizes[edge.to], train)?;
-                parts[edge.to].push(y);
+                parts[edge.to].push(keep(y));
                 e += 1;
             }
         }
         let out_node = g.output();
         let h = stack(&parts[out_node])?;
         let y = match &self.last {
-            Some(m) => m.forward(&h, &sizes[out_node], train)?,
+            Some(m) => keep(m.forward(&h, &sizes[out_node], train)?),
             None => h.clone(),
         };
         Ok((h, y))
@@ -361,6 +370,10 @@ fn scale_of(base: usize, from: i32, to: i32) -> Result<Scale> {
 impl Network for SmsNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         Ok(self.forward_with_stack(x, train)?.1)
+    }
+
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.run(x, false, true)?.1)
     }
 
     fn topology(&self) -> Topology {
