@@ -68,14 +68,14 @@ pub struct ClusteringSettings {
 impl ClusteringSettings {
     /// A few seconds: 32×32 shapes and a depth-2 autoencoder (what the tests run).
     pub fn quick(seed: u64) -> Self {
-        let n = 32;
+        let n = 24;
         Self {
             image_size: n,
-            train_images: 128,
+            train_images: 96,
             test_images: 80,
             noise: 0.1,
-            msae: MsaeConfig::new(&[1, n, n], 2, 8, 2.0, 8, 3, 1),
-            epochs: 8,
+            msae: MsaeConfig::new(&[1, n, n], 2, 6, 2.0, 8, 2, 1),
+            epochs: 6,
             batch_size: 16,
             learning_rate: 2e-3,
             knn_k: 5,
