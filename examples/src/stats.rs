@@ -75,7 +75,7 @@ mod tests {
         let x = [1.0, 2.0, 3.0, 100.0];
         let y = [2.0, 4.0, 7.0, -5.0];
         let m = [true, true, true, false];
-        // x̄ = 2, ȳ = 13/3; Σdxdy = 5, Σdx² = 2, Σdy² = 98/9 + 4/9 + 32 / ... computed below.
+        // The masked-out 4th pair must not count: x̄ = 2 (dx = −1, 0, 1, Σdx² = 2), ȳ = 13/3.
         let dy = [2.0 - 13.0 / 3.0, 4.0 - 13.0 / 3.0, 7.0 - 13.0 / 3.0];
         let sxy = -dy[0] + dy[2];
         let syy: f64 = dy.iter().map(|d| d * d).sum();
