@@ -328,12 +328,13 @@ fn write_pictures(
     let n = s.image_size;
     let first = 0..n * n;
     let truth = &test.truths[0];
-    let mask = &test.masks[0];
-    // The filled pattern: recorded pixels kept, gap pixels from the network.
+    let valid = &test.valid[0];
+    // The filled pattern: recorded pixels kept; every pixel without data (artificial gaps,
+    // the detector's own gaps, the beam stop) from the network.
     let filled = |pred: &[f32]| -> Vec<f32> {
         (0..n * n)
             .map(|i| {
-                if mask[i] > 0.5 {
+                if valid[i] < 0.5 {
                     pred[i]
                 } else {
                     test.inputs[0][i]
