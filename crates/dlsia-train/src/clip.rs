@@ -88,7 +88,9 @@ mod tests {
         let mut g = grads();
         let norm = g.global_norm().unwrap();
         assert_eq!(norm, 13.0); // √(9 + 16 + 144)
-        ClipConfig::Norm { max_norm: 2.6 }.apply(&mut g, norm).unwrap();
+        ClipConfig::Norm { max_norm: 2.6 }
+            .apply(&mut g, norm)
+            .unwrap();
         let after = g.global_norm().unwrap();
         assert!(after <= 2.6 && after > 2.6 - 1e-5, "{after}");
         let want = [3.0, -4.0, 12.0].map(|v| v * 2.6 / (13.0 + 1e-6));
@@ -98,14 +100,18 @@ mod tests {
         assert!(g.as_slice()[1].is_none());
         // Under the bound nothing changes.
         let mut g = grads();
-        ClipConfig::Norm { max_norm: 20.0 }.apply(&mut g, 13.0).unwrap();
+        ClipConfig::Norm { max_norm: 20.0 }
+            .apply(&mut g, 13.0)
+            .unwrap();
         assert_eq!(values(&g), vec![3.0, -4.0, 12.0]);
     }
 
     #[test]
     fn value_clipping_bounds_every_element() {
         let mut g = grads();
-        ClipConfig::Value { clip_value: 3.5 }.apply(&mut g, 13.0).unwrap();
+        ClipConfig::Value { clip_value: 3.5 }
+            .apply(&mut g, 13.0)
+            .unwrap();
         assert_eq!(values(&g), vec![3.0, -3.5, 3.5]);
         assert!(ClipConfig::Value { clip_value: 0.0 }.check().is_err());
         assert!(ClipConfig::Norm { max_norm: f64::NAN }.check().is_err());
@@ -123,9 +129,11 @@ mod tests {
         .unwrap();
         a.scale(0.5).unwrap();
         assert_eq!(values(&a), vec![2.0, -1.5, 2.5, 6.0]);
-        assert!(!Gradients::from_vec(vec![Some(Tensor::new(&[f32::NAN], &d).unwrap())])
-            .global_norm()
-            .unwrap()
-            .is_finite());
+        assert!(
+            !Gradients::from_vec(vec![Some(Tensor::new(&[f32::NAN], &d).unwrap())])
+                .global_norm()
+                .unwrap()
+                .is_finite()
+        );
     }
 }

@@ -337,11 +337,20 @@ mod tests {
     fn unknown_keys_are_named_at_every_level() {
         for (extra, key) in [
             ("epoch = 4", "epoch"),
-            ("[optimizer]\nkind = \"adam\"\nlearning_rate = 0.1", "learning_rate"),
-            ("[scheduler]\nkind = \"step\"\nstep_size = 2\ngama = 0.1", "gama"),
+            (
+                "[optimizer]\nkind = \"adam\"\nlearning_rate = 0.1",
+                "learning_rate",
+            ),
+            (
+                "[scheduler]\nkind = \"step\"\nstep_size = 2\ngama = 0.1",
+                "gama",
+            ),
             ("[clip]\nkind = \"norm\"\nmax = 1.0", "max"),
             ("[early_stopping]\npatience = 2\npatients = 3", "patients"),
-            ("[output]\ndir = \"x\"\noverwrite_files = true", "overwrite_files"),
+            (
+                "[output]\ndir = \"x\"\noverwrite_files = true",
+                "overwrite_files",
+            ),
             ("[loss]\nname = \"cross_entropy\"\nignore = -1", "ignore"),
         ] {
             let e = parse_err(extra);

@@ -114,7 +114,10 @@ mod tests {
     fn stops_after_patience_epochs_without_min_delta_improvement() {
         // Best 0.8 at epoch 2; 0.75 (epoch 3) improves by less than min_delta 0.1.
         let seq = [1.0, 0.8, 0.75, 0.85, 0.71, 0.6];
-        assert_eq!(stop_epoch("patience = 3\nmin_delta = 0.1", &seq, "val_loss"), Some(5));
+        assert_eq!(
+            stop_epoch("patience = 3\nmin_delta = 0.1", &seq, "val_loss"),
+            Some(5)
+        );
         // Without min_delta, 0.75 and 0.71 are improvements: it never stops.
         assert_eq!(stop_epoch("patience = 3", &seq, "val_loss"), None);
         // Maximised score: the run stops 2 epochs after its best (epoch 2).

@@ -70,7 +70,13 @@ fn optimizers_match_pytorch() {
     }
 }
 
-fn lrs(cfg: &str, epochs: usize, steps: usize, per_step: bool, metric: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
+fn lrs(
+    cfg: &str,
+    epochs: usize,
+    steps: usize,
+    per_step: bool,
+    metric: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>) {
     let cfg: SchedulerConfig = toml::from_str(cfg).unwrap();
     let mut s = LrSchedule::new(&cfg, 0.1, Goal::Minimize, epochs, steps).unwrap();
     let n = if per_step { epochs * steps } else { epochs };
@@ -92,7 +98,10 @@ fn lrs(cfg: &str, epochs: usize, steps: usize, per_step: bool, metric: Option<&[
 fn assert_close(name: &str, got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{name}");
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!((a - b).abs() <= 1e-12 + 1e-9 * b.abs(), "{name}[{i}]: {a} vs PyTorch {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 + 1e-9 * b.abs(),
+            "{name}[{i}]: {a} vs PyTorch {b}"
+        );
     }
 }
 
@@ -146,7 +155,13 @@ fn clipping_matches_pytorch() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s.as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
+        .map(|s| {
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect()
+        })
         .collect();
     let make = || {
         Gradients::from_vec(
@@ -171,12 +186,16 @@ fn clipping_matches_pytorch() {
     let mut g = make();
     let norm = g.global_norm().unwrap();
     assert!((norm - c["norm_before"].as_f64().unwrap()).abs() < 1e-5);
-    ClipConfig::Norm { max_norm: 1.5 }.apply(&mut g, norm).unwrap();
+    ClipConfig::Norm { max_norm: 1.5 }
+        .apply(&mut g, norm)
+        .unwrap();
     for (a, b) in flat(&g).iter().zip(want("norm_clipped")) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
     let mut g = make();
-    ClipConfig::Value { clip_value: 0.7 }.apply(&mut g, norm).unwrap();
+    ClipConfig::Value { clip_value: 0.7 }
+        .apply(&mut g, norm)
+        .unwrap();
     // Clamping is exact: equal as f32 (the JSON doubles may be one f64 ulp off).
     let as_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();
     assert_eq!(as_f32(flat(&g)), as_f32(want("value_clipped")));

@@ -243,7 +243,10 @@ mod tests {
         let (a, b) = (var(&[1.0, 2.0, -3.0]), var(&[7.0]));
         let cfg: OptimizerConfig = toml::from_str(cfg).unwrap();
         let opt = cfg
-            .build(vec![NamedVar::new("a", a.clone()), NamedVar::new("b", b.clone())])
+            .build(vec![
+                NamedVar::new("a", a.clone()),
+                NamedVar::new("b", b.clone()),
+            ])
             .unwrap();
         (opt, a, b)
     }
@@ -257,7 +260,11 @@ mod tests {
         for (x, want) in got.iter().zip([0.9f32, 2.1, -3.1]) {
             assert!((x - want).abs() < 1e-6, "{got:?}");
         }
-        assert_eq!(b.to_vec1::<f32>().unwrap(), vec![7.0], "no gradient, no step");
+        assert_eq!(
+            b.to_vec1::<f32>().unwrap(),
+            vec![7.0],
+            "no gradient, no step"
+        );
     }
 
     #[test]
@@ -314,7 +321,11 @@ mod tests {
         adam.step(&grads(0)).unwrap();
         let state = adam.state().unwrap();
         let (mut sgd, _, _) = build("kind = \"sgd\"\nlr = 0.1\nmomentum = 0.9");
-        assert!(sgd.load_state(&state).unwrap_err().to_string().contains("adam"));
+        assert!(sgd
+            .load_state(&state)
+            .unwrap_err()
+            .to_string()
+            .contains("adam"));
         let (mut adamw, _, _) = build("kind = \"adamw\"");
         assert!(adamw.load_state(&state).is_err());
         let mut bad = state.clone();
@@ -323,7 +334,11 @@ mod tests {
             Tensor::new(&[1f32], &Device::Cpu).unwrap(),
         );
         let (mut adam2, _, _) = build("kind = \"adam\"");
-        assert!(adam2.load_state(&bad).unwrap_err().to_string().contains("zzz"));
+        assert!(adam2
+            .load_state(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("zzz"));
         assert!(adam2.step(&[None]).is_err(), "one gradient per variable");
     }
 
@@ -332,14 +347,23 @@ mod tests {
         for (cfg, key) in [
             ("kind = \"adam\"\nlr = -1.0", "optimizer.lr"),
             ("kind = \"adamw\"\nbetas = [0.9, 1.0]", "optimizer.betas"),
-            ("kind = \"sgd\"\nlr = 0.1\nnesterov = true", "optimizer.nesterov"),
-            ("kind = \"sgd\"\nlr = 0.1\nweight_decay = -0.1", "optimizer.weight_decay"),
+            (
+                "kind = \"sgd\"\nlr = 0.1\nnesterov = true",
+                "optimizer.nesterov",
+            ),
+            (
+                "kind = \"sgd\"\nlr = 0.1\nweight_decay = -0.1",
+                "optimizer.weight_decay",
+            ),
         ] {
             let c: OptimizerConfig = toml::from_str(cfg).unwrap();
             let e = c.check().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
-        assert!(toml::from_str::<OptimizerConfig>("kind = \"sgd\"").is_err(), "SGD needs lr");
+        assert!(
+            toml::from_str::<OptimizerConfig>("kind = \"sgd\"").is_err(),
+            "SGD needs lr"
+        );
         assert!(toml::from_str::<OptimizerConfig>("kind = \"rmsprop\"").is_err());
     }
 }

@@ -254,7 +254,16 @@ mod tests {
         );
         // Warm-up 0.5 → 1 over 2 epochs, then a half cosine of 4 epochs, then eta_min.
         let c = std::f64::consts::FRAC_1_SQRT_2;
-        let want = [0.5, 0.75, 1.0, (1.0 + c) / 2.0, 0.5, (1.0 - c) / 2.0, 0.0, 0.0];
+        let want = [
+            0.5,
+            0.75,
+            1.0,
+            (1.0 + c) / 2.0,
+            0.5,
+            (1.0 - c) / 2.0,
+            0.0,
+            0.0,
+        ];
         close(
             &run(
                 "kind = \"cosine\"\nwarmup = 2\nwarmup_start_factor = 0.5\nt_max = 4",
@@ -363,9 +372,18 @@ mod tests {
         for (text, key) in [
             ("kind = \"step\"\nstep_size = 0", "scheduler.step_size"),
             ("kind = \"exponential\"\ngamma = 1.5", "scheduler.gamma"),
-            ("kind = \"multi_step\"\nmilestones = [3, 2]", "scheduler.milestones"),
-            ("kind = \"one_cycle\"\nmax_lr = 0.1\npct_start = 1.0", "scheduler.pct_start"),
-            ("kind = \"reduce_on_plateau\"\nfactor = 1.0", "scheduler.factor"),
+            (
+                "kind = \"multi_step\"\nmilestones = [3, 2]",
+                "scheduler.milestones",
+            ),
+            (
+                "kind = \"one_cycle\"\nmax_lr = 0.1\npct_start = 1.0",
+                "scheduler.pct_start",
+            ),
+            (
+                "kind = \"reduce_on_plateau\"\nfactor = 1.0",
+                "scheduler.factor",
+            ),
         ] {
             let cfg: SchedulerConfig = toml::from_str(text).unwrap();
             let e = cfg.check().unwrap_err().to_string();
@@ -376,9 +394,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("scheduler.warmup"), "{e}");
-        let unknown = toml::from_str::<SchedulerConfig>("kind = \"step\"\nstep_size = 2\ngama = 0.5")
-            .unwrap_err()
-            .to_string();
+        let unknown =
+            toml::from_str::<SchedulerConfig>("kind = \"step\"\nstep_size = 2\ngama = 0.5")
+                .unwrap_err()
+                .to_string();
         assert!(unknown.contains("gama"), "{unknown}");
     }
 }
