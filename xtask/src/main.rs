@@ -1,6 +1,8 @@
 //! Developer commands for the workspace, run as `cargo xtask <command>`.
 //!
 //! * `ci`: what `.ci/run` does (format check, clippy with warnings denied, the test suite).
+//! * `bench` (or `bench all`): the standard workloads W1–W6 through the suites below, one table
+//!   (see `bench_all.rs`).
 //! * `bench mixed`: MSDNet W1/W2/W2b and SMSNet W4 against PyTorch (see `bench_mixed.rs`).
 //! * `bench nets`: the dlsia-nets workloads W3/W5/W6 against PyTorch (see `bench_nets.rs`).
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
@@ -9,6 +11,7 @@
 //! * `cuda`: installs a CUDA 13.0 toolkit from PyPI, compiles every kernel to PTX and
 //!   type-checks the `cuda` features, all without a GPU (see `cuda.rs`).
 
+mod bench_all;
 mod bench_lean;
 mod bench_mixed;
 mod bench_nets;
@@ -53,6 +56,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci           format check, clippy -D warnings, tests
+  bench [all]  W1–W6 through the suites below, one table + target/bench/bench-all.json
   bench mixed  MSDNet W1/W2/W2b, SMSNet W4 vs PyTorch (2 threads)
   bench nets   dlsia-nets W3/W5/W6 vs PyTorch (2 threads)
   bench ops    dlsia-ops kernels vs PyTorch (2 threads)
@@ -66,6 +70,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("cuda") => cuda::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
+            None => bench_all::run(&[]),
+            Some("all") => bench_all::run(&args[2..]),
+            Some(opt) if opt.starts_with("--") => bench_all::run(&args[1..]),
             Some("mixed") => bench_mixed::run(&args[2..]),
             Some("nets") => bench_nets::run(&args[2..]),
             Some("ops") => bench_ops::run(&args[2..]),
