@@ -336,7 +336,10 @@ fn import_info_and_draw_every_fixture() {
 #[test]
 fn unknown_or_unavailable_devices_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let err = fails(&["demo", "--quick", "--quiet", "--device", "tpu"], dir.path());
+    let err = fails(
+        &["demo", "--quick", "--quiet", "--device", "tpu"],
+        dir.path(),
+    );
     assert!(err.contains("tpu"), "{err}");
     if !cfg!(feature = "cuda") {
         let err = fails(
