@@ -43,6 +43,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Demo(_) | Command::Train(_)) {
+        // Training allocates and frees the same large buffers every step: keeping freed memory
+        // in the process instead of unmapping it makes a TUNet training step about 3× faster
+        // (BENCHMARKS.md, `cargo xtask bench nets --tune-alloc`). Prediction keeps glibc's
+        // defaults so that its resident set can shrink between tiles.
+        dlsia_ops::alloc::tune_for_throughput();
+    }
     let result = match cli.command {
         Command::Demo(a) => commands::demo::run(a),
         Command::Init(a) => commands::init::run(a),

@@ -51,7 +51,7 @@ pub struct DemoArgs {
     /// Networks in the ensemble (its spread is the uncertainty map).
     #[arg(long, default_value_t = 3)]
     pub members: usize,
-    /// Training epochs per member (default 16, or 2 with --quick).
+    /// Training epochs per member (default 48, or 2 with --quick).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Where to train: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
@@ -99,7 +99,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             size: 32,
             depth: 3,
             base_channels: 8,
-            epochs: args.epochs.unwrap_or(16),
+            epochs: args.epochs.unwrap_or(48),
         }
     };
     anyhow::ensure!(plan.epochs >= 1, "--epochs must be at least 1");
