@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use crate::bench_util::load_average;
 use crate::{bench_mixed, bench_nets};
 
 /// Workloads of each suite, in table order.
@@ -43,12 +44,6 @@ fn bench_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
         .join("bench")
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 fn median(v: &Value) -> Option<f64> {

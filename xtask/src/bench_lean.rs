@@ -22,10 +22,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
 
+use crate::bench_util::{load_average, median, peak_rss_mib, time_ms, uniform};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use dlsia_nets::{LeanMsdConfig, LeanMsdNet, Network};
 use serde_json::{json, Value};
@@ -168,82 +168,6 @@ pub fn run(args: &[String]) -> Result<()> {
     parent(&opts)
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
-/// Wall-clock milliseconds and process CPU seconds (all threads) of each timed run.
-fn time_ms(
-    warmup: usize,
-    reps: usize,
-    mut f: impl FnMut() -> Result<()>,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut wall = vec![];
-    let mut cpu = vec![];
-    for _ in 0..reps {
-        let (t, c) = (Instant::now(), cpu_seconds());
-        f()?;
-        wall.push(t.elapsed().as_secs_f64() * 1e3);
-        cpu.push(cpu_seconds() - c);
-    }
-    Ok((wall, cpu))
-}
-
-/// User + system CPU time of this process so far, seconds (`/proc/self/stat`, 100 ticks/s).
-fn cpu_seconds() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let tick = |i: usize| {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (tick(11) + tick(12)) / 100.0
-}
-
-/// Peak resident set size of this process, MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Deterministic pseudo-random values in [0, 1).
-fn uniform(shape: &[usize], seed: u64) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
-}
-
 /// FLOPs of one forward pass of the convolutions (2 per multiply-add).
 fn forward_gflop(net: &LeanMsdNet, input: &[usize]) -> f64 {
     let b = net.block();
@@ -302,8 +226,8 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         "params": net.num_parameters(),
         "forward_ms": fwd,
         "train_ms": train,
-        "forward_cpu_s": fwd_cpu,
-        "train_cpu_s": train_cpu,
+        "forward_cpu_s": fwd_cpu.iter().map(|ms| ms / 1e3).collect::<Vec<_>>(),
+        "train_cpu_s": train_cpu.iter().map(|ms| ms / 1e3).collect::<Vec<_>>(),
         "forward_gflop": forward_gflop(&net, &w.input),
         "peak_rss_fwd_mib": rss_fwd,
         "peak_rss_mib": peak_rss_mib(),

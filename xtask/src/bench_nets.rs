@@ -16,10 +16,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
 
+use crate::bench_util::{load_average, median, peak_rss_mib, time_ms, uniform};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use dlsia_nets::{MsaeConfig, Topology, TuNetConfig};
 use serde_json::{json, Value};
@@ -145,77 +145,6 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     parent(&opts)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
-/// CPU time of all threads of this process in ms (from `/proc/self/task/*/schedstat`).
-fn process_cpu_ms() -> Option<f64> {
-    let mut total = 0u64;
-    for t in std::fs::read_dir("/proc/self/task").ok()? {
-        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
-        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total as f64 / 1e6)
-}
-
-/// Wall-clock and process CPU times (ms) of `reps` runs after `warmup` runs.
-fn time_ms(
-    warmup: usize,
-    reps: usize,
-    mut f: impl FnMut() -> Result<()>,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let (mut wall, mut cpu) = (vec![], vec![]);
-    for _ in 0..reps {
-        let c = process_cpu_ms();
-        let t = Instant::now();
-        f()?;
-        wall.push(t.elapsed().as_secs_f64() * 1e3);
-        if let (Some(a), Some(b)) = (c, process_cpu_ms()) {
-            cpu.push(b - a);
-        }
-    }
-    Ok((wall, cpu))
-}
-
-/// Peak resident set size of this process, MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Deterministic pseudo-random values in [0, 1).
-fn uniform(shape: &[usize], seed: u64) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
 }
 
 /// Times one workload in this (child) process and prints one JSON line.

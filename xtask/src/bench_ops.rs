@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
 
+use crate::bench_util::{load_average, median, time_ms};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use dlsia_ops::nn::BatchNorm;
@@ -126,45 +126,6 @@ impl Workload {
     }
 }
 
-/// CPU time of all threads of this process in ms (from `/proc/self/task/*/schedstat`), if the
-/// platform exposes it.
-fn process_cpu_ms() -> Option<f64> {
-    let mut total = 0u64;
-    for t in std::fs::read_dir("/proc/self/task").ok()? {
-        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
-        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total as f64 / 1e6)
-}
-
-/// Wall-clock and process CPU time (ms) of `reps` runs after one warm-up.
-fn time_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<(Vec<f64>, Vec<f64>)> {
-    f()?;
-    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let c = process_cpu_ms();
-        let t = Instant::now();
-        f()?;
-        wall.push(t.elapsed().as_secs_f64() * 1e3);
-        if let (Some(a), Some(b)) = (c, process_cpu_ms()) {
-            cpu.push(b - a);
-        }
-    }
-    Ok((wall, cpu))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 struct Opts {
     threads: usize,
     reps: usize,
@@ -266,11 +227,11 @@ fn inner(o: &Opts) -> Result<()> {
             Op::BatchNorm => Some(BatchNorm::new(&store.root(), wl.x[1])?),
             _ => None,
         };
-        let (fw, fc) = time_ms(o.reps, || {
+        let (fw, fc) = time_ms(1, o.reps, || {
             wl.apply(&xt, &wt, bn.as_ref())?;
             Ok(())
         })?;
-        let (bw, bc) = time_ms(o.reps, || {
+        let (bw, bc) = time_ms(1, o.reps, || {
             wl.apply(x.as_tensor(), w.as_tensor(), bn.as_ref())?
                 .sum_all()?
                 .backward()?;

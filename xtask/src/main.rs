@@ -17,6 +17,7 @@ mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
 mod bench_train;
+mod bench_util;
 mod cuda;
 
 use std::process::Command;
