@@ -26,7 +26,10 @@ pub use config::MsaeConfig;
 
 use candle_core::{Device, Module, ModuleT, Tensor};
 use dlsia_ops::nn::{Activation, BatchNorm, Conv, ConvTranspose, Linear};
-use dlsia_ops::{conv_transpose, max_pool, ConvSpec, ConvTransposeSpec, ParamBuilder, ParamStore};
+use dlsia_ops::{
+    conv_transpose, max_pool, ActOrder, ConvSpec, ConvTransposeSpec, FusedAct, ParamBuilder,
+    ParamStore,
+};
 
 use crate::blocks::{output_padding, Pass};
 use crate::error::{input_error, Result};
@@ -67,6 +70,13 @@ impl SingleStack {
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let mut h = x.clone();
         for (conv, bn) in &self.layers {
+            if pass == Pass::Train {
+                // conv bias → ReLU → BatchNorm as one fused op (same values and gradients).
+                let y = dlsia_ops::conv(&h, conv.weight(), None, conv.spec())?;
+                h =
+                    bn.forward_train_fused(&y, conv.bias(), FusedAct::Relu, ActOrder::BeforeNorm)?;
+                continue;
+            }
             let a = pass.keep(pass.keep(conv.forward(&h)?).relu()?);
             h = pass.keep(bn.forward_t(&a, pass.train())?);
         }

@@ -28,7 +28,7 @@ impl Planes {
 
 /// Sums `f(plane, channel)` over the planes of each channel: per-plane values in parallel, then
 /// a sequential sum per channel (deterministic order).
-fn per_channel_sums<const K: usize>(
+pub(crate) fn per_channel_sums<const K: usize>(
     p: Planes,
     f: impl Fn(usize, usize) -> [f64; K] + Sync,
 ) -> Vec<[f64; K]> {

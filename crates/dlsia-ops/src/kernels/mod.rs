@@ -10,6 +10,7 @@ pub(crate) mod corr;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod direct;
 pub(crate) mod matmul;
+pub(crate) mod norm_act;
 pub(crate) mod pool;
 pub(crate) mod remap;
 

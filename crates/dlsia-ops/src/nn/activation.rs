@@ -4,7 +4,7 @@ use candle_core::{Module, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
-use crate::softmax_channels;
+use crate::{softmax_channels, FusedAct};
 
 /// An activation function (PyTorch's module of the same name), usable as a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -67,6 +67,19 @@ impl Module for Activation {
             Activation::Sigmoid => candle_nn::ops::sigmoid(x),
             Activation::Softmax => Ok(softmax_channels(x)?),
             Activation::Identity => Ok(x.clone()),
+        }
+    }
+}
+
+impl Activation {
+    /// The activation as a [`FusedAct`] (for [`crate::batch_norm_act_train`]), if it is one
+    /// of the fusable kinds (ReLU, leaky ReLU, identity).
+    pub fn fused(&self) -> Option<FusedAct> {
+        match *self {
+            Activation::Relu => Some(FusedAct::Relu),
+            Activation::LeakyRelu(s) => Some(FusedAct::LeakyRelu(s)),
+            Activation::Identity => Some(FusedAct::Identity),
+            _ => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_input, per_channel};
 use crate::error::{invalid, Error, Result};
 use crate::params::{Init, ParamBuilder};
-use crate::{batch_norm_train, channel_affine};
+use crate::{batch_norm_act_train, batch_norm_train, channel_affine, ActOrder, FusedAct};
 
 /// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -175,6 +175,58 @@ impl BatchNorm {
     }
 }
 
+impl BatchNorm {
+    /// Training-mode forward (batch statistics, running statistics updated) of
+    /// `act(BN(x + pre_bias))` ([`ActOrder::AfterNorm`]) or `BN(act(x + pre_bias))`
+    /// ([`ActOrder::BeforeNorm`]) as one fused op ([`batch_norm_act_train`]): the same values and
+    /// gradients as a bias addition, this layer's `forward_t(·, true)` and the activation in
+    /// sequence, at a fraction of the cost. `pre_bias` is typically the preceding convolution's
+    /// bias (the convolution then runs without it).
+    pub fn forward_train_fused(
+        &self,
+        x: &Tensor,
+        pre_bias: Option<&Tensor>,
+        act: FusedAct,
+        order: ActOrder,
+    ) -> Result<Tensor> {
+        check_input(
+            &format!("BatchNorm `{}`", self.name),
+            x,
+            self.channels,
+            None,
+        )?;
+        let out = batch_norm_act_train(
+            x,
+            pre_bias,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            self.cfg.eps,
+            act,
+            order,
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument { msg, .. } => {
+                invalid("BatchNorm", format!("`{}`: {msg}", self.name))
+            }
+            other => other,
+        })?;
+        self.update_running(x, &out)?;
+        Ok(out.y)
+    }
+
+    /// Updates the running statistics (if tracked) from a training batch's statistics.
+    fn update_running(&self, x: &Tensor, out: &crate::BatchNormOutput) -> candle_core::Result<()> {
+        if let Some(s) = &self.stats {
+            let count = x.elem_count() / self.channels;
+            let nb = s.count_batch()?;
+            let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
+            let unbiased = (&out.var * (count as f64 / (count - 1) as f64))?;
+            s.update(factor, &out.mean, &unbiased)?;
+        }
+        Ok(())
+    }
+}
+
 /// Normalises with `mean`/`var` given as `(1, C, 1, …)` and applies the affine map.
 pub(crate) fn normalize(
     x: &Tensor,
@@ -221,7 +273,7 @@ impl ModuleT for BatchNorm {
                 };
                 Ok(channel_affine(x, Some(&a), Some(&shift))?)
             }
-            (stats, _) => {
+            _ => {
                 let out =
                     batch_norm_train(x, self.weight.as_ref(), self.bias.as_ref(), self.cfg.eps)
                         .map_err(|e| match e {
@@ -230,12 +282,8 @@ impl ModuleT for BatchNorm {
                             }
                             other => other,
                         })?;
-                if let (true, Some(s)) = (train, stats) {
-                    let count = x.elem_count() / self.channels;
-                    let nb = s.count_batch()?;
-                    let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
-                    let unbiased = (&out.var * (count as f64 / (count - 1) as f64))?;
-                    s.update(factor, &out.mean, &unbiased)?;
+                if train {
+                    self.update_running(x, &out)?;
                 }
                 Ok(out.y)
             }

@@ -8,6 +8,7 @@
 mod channel;
 mod conv;
 mod conv_transpose;
+mod norm_act;
 mod pool;
 mod remap;
 mod softmax;
@@ -15,6 +16,9 @@ mod softmax;
 pub use channel::{batch_norm_train, channel_affine, BatchNormOutput};
 pub use conv::{conv, conv_input_grad, conv_weight_grad};
 pub use conv_transpose::conv_transpose;
+#[doc(hidden)]
+pub use norm_act::batch_norm_act_train_composed;
+pub use norm_act::{batch_norm_act_train, ActOrder, FusedAct};
 pub use pool::max_pool;
 pub use remap::{pad, upsample_nearest, upsample_nearest_scale};
 pub use softmax::softmax_channels;
