@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::Real;
+use super::{par_output, Real};
 
 /// Shape of a per-channel problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,18 +68,15 @@ pub(crate) fn stats<T: Real>(p: Planes, x: &[T]) -> (Vec<f64>, Vec<f64>) {
 
 /// `y = x·a[c] + b[c]`.
 pub(crate) fn affine<T: Real>(p: Planes, x: &[T], a: &[f64], b: &[f64]) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut(p.s.max(1))
-        .zip(x.par_chunks(p.s.max(1)))
-        .enumerate()
-        .for_each(|(i, (yp, xp))| {
-            let c = i % p.c;
-            let (ac, bc) = (T::from_f64(a[c]), T::from_f64(b[c]));
-            for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = v * ac + bc;
-            }
-        });
-    y
+    let s = p.s.max(1);
+    par_output(x.len(), s, |i, yp| {
+        let c = i % p.c;
+        let (ac, bc) = (T::from_f64(a[c]), T::from_f64(b[c]));
+        for (o, &v) in yp.iter_mut().zip(&x[i * s..(i + 1) * s]) {
+            o.write(v * ac + bc);
+        }
+    })
+    .0
 }
 
 /// Per-channel `(Σ g, Σ g·x)`.
@@ -125,22 +122,20 @@ pub(crate) fn batch_norm_dx<T: Real>(p: Planes, x: &[T], g: &[T], q: &BnGrad) ->
         sum_gx,
     } = *q;
     let m = p.per_channel() as f64;
-    let mut dx = vec![T::ZERO; x.len()];
-    dx.par_chunks_mut(p.s.max(1))
-        .zip(x.par_chunks(p.s.max(1)).zip(g.par_chunks(p.s.max(1))))
-        .enumerate()
-        .for_each(|(i, (dp, (xp, gp)))| {
-            let c = i % p.c;
-            // dx = k·g − k·Σg/M − k·r·Σgx̂/M·(x − μ) = α·g + β·x + γ
-            let alpha = k[c];
-            let beta = -k[c] * rstd[c] * sum_gx[c] / m;
-            let gamma = -k[c] * sum_g[c] / m - beta * mean[c];
-            let (a, b, cc) = (T::from_f64(alpha), T::from_f64(beta), T::from_f64(gamma));
-            for ((o, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
-                *o = a * gv + b * xv + cc;
-            }
-        });
-    dx
+    let s = p.s.max(1);
+    par_output(x.len(), s, |i, dp| {
+        let (xp, gp) = (&x[i * s..(i + 1) * s], &g[i * s..(i + 1) * s]);
+        let c = i % p.c;
+        // dx = k·g − k·Σg/M − k·r·Σgx̂/M·(x − μ) = α·g + β·x + γ
+        let alpha = k[c];
+        let beta = -k[c] * rstd[c] * sum_gx[c] / m;
+        let gamma = -k[c] * sum_g[c] / m - beta * mean[c];
+        let (a, b, cc) = (T::from_f64(alpha), T::from_f64(beta), T::from_f64(gamma));
+        for ((o, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
+            o.write(a * gv + b * xv + cc);
+        }
+    })
+    .0
 }
 
 #[cfg(test)]

@@ -105,27 +105,67 @@ pub(crate) fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
-/// A zeroed output buffer of `n` elements. Large buffers are marked for transparent huge pages
-/// (where the kernel offers them on request), so that filling them costs a few page faults
-/// instead of one per 4 KiB.
+/// A zeroed output buffer of `n` elements, zeroed in parallel (a serial `calloc` on reused
+/// heap memory would be one single-threaded pass over the buffer). Large buffers are marked for
+/// transparent huge pages (where the kernel offers them on request), so that filling them costs
+/// a few page faults instead of one per 4 KiB.
 pub(crate) fn zeroed<T: Real>(n: usize) -> Vec<T> {
-    let v = vec![T::ZERO; n];
+    if n < PAR_MIN {
+        return vec![T::ZERO; n];
+    }
+    par_output(n, PAR_CHUNK, |_, out| {
+        for o in out {
+            o.write(T::ZERO);
+        }
+    })
+    .0
+}
+
+/// Below this many elements an output buffer is filled on one thread.
+const PAR_MIN: usize = 1 << 16;
+/// Elements per job when a buffer is zeroed in parallel.
+const PAR_CHUNK: usize = 1 << 15;
+
+/// Marks the whole 2 MiB pages inside `[ptr, ptr + bytes)` for transparent huge pages.
+fn advise_huge(ptr: *const u8, bytes: usize) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         const HUGE: usize = 2 << 20;
-        let bytes = n * std::mem::size_of::<T>();
         if bytes >= 2 * HUGE {
-            let start = v.as_ptr() as usize;
+            let start = ptr as usize;
             let lo = start.next_multiple_of(HUGE);
             let hi = (start + bytes) / HUGE * HUGE;
             if hi > lo {
                 // SAFETY: [lo, hi) lies inside the buffer's allocation; MADV_HUGEPAGE only
-                // changes how future faults are served and cannot invalidate the contents.
+                // changes how future faults are served and cannot invalidate any contents.
                 unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
             }
         }
     }
-    v
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (ptr, bytes);
+}
+
+/// A new buffer of `n` elements written in parallel chunks of `chunk` elements (the last may be
+/// shorter) by `f(chunk index, chunk)`, which must initialise every element of its chunk; also
+/// returns what each call of `f` returned, in chunk order. No serial zeroing pass precedes the
+/// writes.
+pub(crate) fn par_output<T: Real, R: Send>(
+    n: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) -> R + Sync + Send,
+) -> (Vec<T>, Vec<R>) {
+    use rayon::prelude::*;
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    advise_huge(v.as_ptr().cast(), n * std::mem::size_of::<T>());
+    let per_chunk: Vec<R> = v.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .map(|(i, c)| f(i, c))
+        .collect();
+    // SAFETY: the chunks cover [0, n) and `f` initialised every element of each.
+    unsafe { v.set_len(n) };
+    (v, per_chunk)
 }
 
 /// Number of worker threads the kernels plan for.

@@ -13,10 +13,8 @@
 //! plane order, as [`super::channel`] does, so the results equal the unfused ops' bit for bit
 //! (except for a pre-activation exactly 0, where the gradient follows PyTorch: 0).
 
-use rayon::prelude::*;
-
 use super::channel::{per_channel_sums, Planes};
-use super::Real;
+use super::{par_output, Real};
 
 /// Where the activation sits relative to the normalisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,23 +120,20 @@ impl NormAct {
     /// The output given the per-channel affine map `u·a + sh` of the normalisation.
     pub(crate) fn forward<T: Real>(&self, x: &[T], pre: &[f64], a: &[f64], sh: &[f64]) -> Vec<T> {
         let p = self.p;
-        let mut y = vec![T::ZERO; x.len()];
-        y.par_chunks_mut(p.s.max(1))
-            .zip(x.par_chunks(p.s.max(1)))
-            .enumerate()
-            .for_each(|(i, (yp, xp))| {
-                let c = i % p.c;
-                let k = self.consts::<T>(pre, c);
-                let (ac, bc) = (T::from_f64(a[c]), T::from_f64(sh[c]));
-                for (o, &v) in yp.iter_mut().zip(xp) {
-                    let z = self.u(&k, v) * ac + bc;
-                    *o = match self.order {
-                        Order::AfterNorm => Leaky::apply(k.slope, z),
-                        Order::BeforeNorm => z,
-                    };
-                }
-            });
-        y
+        let s = p.s.max(1);
+        par_output(x.len(), s, |i, yp| {
+            let c = i % p.c;
+            let k = self.consts::<T>(pre, c);
+            let (ac, bc) = (T::from_f64(a[c]), T::from_f64(sh[c]));
+            for (o, &v) in yp.iter_mut().zip(&x[i * s..(i + 1) * s]) {
+                let z = self.u(&k, v) * ac + bc;
+                o.write(match self.order {
+                    Order::AfterNorm => Leaky::apply(k.slope, z),
+                    Order::BeforeNorm => z,
+                });
+            }
+        })
+        .0
     }
 
     /// The gradient reaching the normalisation's output, `∂L/∂(u·a + sh)`, from the output
@@ -193,31 +188,27 @@ impl NormAct {
         coef: &[[f64; 3]],
     ) -> (Vec<T>, Vec<f64>) {
         let p = self.p;
-        let mut dx = vec![T::ZERO; x.len()];
-        let per_plane: Vec<f64> = dx
-            .par_chunks_mut(p.s.max(1))
-            .zip(x.par_chunks(p.s.max(1)).zip(g.par_chunks(p.s.max(1))))
-            .enumerate()
-            .map(|(i, (dp, (xp, gp)))| {
-                let c = i % p.c;
-                let k = self.consts::<T>(pre, c);
-                let (ac, bc) = (T::from_f64(a[c]), T::from_f64(sh[c]));
-                let [al, be, ga] = coef[c];
-                let (al, be, ga) = (T::from_f64(al), T::from_f64(be), T::from_f64(ga));
-                let mut sum = 0.0f64;
-                for ((o, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
-                    let gn = self.g_norm(&k, ac, bc, xv, gv);
-                    let du = al * gn + be * self.u(&k, xv) + ga;
-                    let d = match self.order {
-                        Order::AfterNorm => du,
-                        Order::BeforeNorm => Leaky::grad(k.slope, xv + k.pre, du),
-                    };
-                    *o = d;
-                    sum += d.to_f64();
-                }
-                sum
-            })
-            .collect();
+        let s = p.s.max(1);
+        let (dx, per_plane) = par_output(x.len(), s, |i, dp| {
+            let (xp, gp) = (&x[i * s..(i + 1) * s], &g[i * s..(i + 1) * s]);
+            let c = i % p.c;
+            let k = self.consts::<T>(pre, c);
+            let (ac, bc) = (T::from_f64(a[c]), T::from_f64(sh[c]));
+            let [al, be, ga] = coef[c];
+            let (al, be, ga) = (T::from_f64(al), T::from_f64(be), T::from_f64(ga));
+            let mut sum = 0.0f64;
+            for ((o, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
+                let gn = self.g_norm(&k, ac, bc, xv, gv);
+                let du = al * gn + be * self.u(&k, xv) + ga;
+                let d = match self.order {
+                    Order::AfterNorm => du,
+                    Order::BeforeNorm => Leaky::grad(k.slope, xv + k.pre, du),
+                };
+                o.write(d);
+                sum += d.to_f64();
+            }
+            sum
+        });
         let mut sums = vec![0.0; p.c];
         for (i, v) in per_plane.iter().enumerate() {
             sums[i % p.c] += v;

@@ -4,7 +4,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::{add_channel_bias, check_float, expect_dims, split_dims, with_real};
+use super::{check_float, conv_with_bias, expect_dims, split_dims, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::conv_gemm::{self, ConvGeom};
 use crate::kernels::{slice_of, to3, Real};
@@ -260,11 +260,15 @@ pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> R
         geom: plan.geom,
         kind: ConvKind::Forward,
     };
-    let y = x
-        .contiguous()?
-        .apply_op2(&w.contiguous()?, op)
-        .map_err(Error::from)?;
-    add_channel_bias(OP, y, bias)
+    conv_with_bias(OP, &x, w, bias, op)
+}
+
+/// Channels of the tensor a [`ConvOp`] produces.
+pub(crate) fn out_channels(op: &ConvOp) -> usize {
+    match op.kind {
+        ConvKind::Forward => op.geom.c_out,
+        _ => op.geom.c_in,
+    }
 }
 
 /// The geometry of a convolution after explicit padding (modes other than zeros pad the input

@@ -4,8 +4,8 @@
 use candle_core::Tensor;
 
 use super::conv::{check_groups, ConvKind, ConvOp};
-use super::{add_channel_bias, check_float, split_dims};
-use crate::error::{Error, Result};
+use super::{check_float, conv_with_bias, split_dims};
+use crate::error::Result;
 use crate::kernels::conv_gemm::ConvGeom;
 use crate::kernels::to3;
 use crate::ConvTransposeSpec;
@@ -56,9 +56,5 @@ pub fn conv_transpose(
         geom,
         kind: ConvKind::DataGrad,
     };
-    let y = x
-        .contiguous()?
-        .apply_op2(&w.contiguous()?, op)
-        .map_err(Error::from)?;
-    add_channel_bias(OP, y, bias)
+    conv_with_bias(OP, x, w, bias, op)
 }

@@ -7,6 +7,7 @@
 
 mod channel;
 mod conv;
+mod conv_bias;
 mod conv_transpose;
 mod norm_act;
 mod pool;
@@ -92,7 +93,12 @@ pub(crate) fn add_channel_bias(
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
     let Some(b) = bias else { return Ok(y) };
-    let c = y.dim(1)?;
+    check_bias(op, &y, y.dim(1)?, b)?;
+    channel_affine(&y, None, Some(b))
+}
+
+/// Checks that `b` is a `(c,)` bias of `x`'s dtype and device.
+pub(crate) fn check_bias(op: &'static str, x: &Tensor, c: usize, b: &Tensor) -> Result<()> {
     if b.dims() != [c] {
         return Err(Error::Shape {
             op,
@@ -100,8 +106,29 @@ pub(crate) fn add_channel_bias(
             got: b.shape().clone(),
         });
     }
-    check_float(op, &y, Some(b))?;
-    channel_affine(&y, None, Some(b))
+    check_float(op, x, Some(b))
+}
+
+/// `x ⋆ w + b` as one op where the bias can be fused (CPU), else a convolution node and a bias
+/// node (same values).
+pub(crate) fn conv_with_bias(
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    conv: conv::ConvOp,
+) -> Result<Tensor> {
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match bias {
+        Some(b) if x.device().is_cpu() => {
+            check_bias(op, &x, conv::out_channels(&conv), b)?;
+            Ok(x.apply_op3(&w, &b.contiguous()?, conv_bias::BiasedConvOp(conv))?)
+        }
+        _ => {
+            let y = x.apply_op2(&w, conv).map_err(Error::from)?;
+            add_channel_bias(op, y, bias)
+        }
+    }
 }
 
 /// Runs `$body` with `$t` bound to the element type of a `CpuStorage` (f32 or f64).
