@@ -3,6 +3,8 @@
 //! in f64 and f32, for `conv` and `conv_transpose`. (Finite-difference checks of the biased
 //! convolutions are in `conv.rs`, which exercises the fused path.)
 
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use candle_core::{DType, Device, Tensor};
