@@ -3,7 +3,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use dlsia_ops::nn::{Activation, Conv};
-use dlsia_ops::{conv, ActOrder, ConvSpec, FusedAct, ParamBuilder};
+use dlsia_ops::{ActOrder, ConvSpec, FusedAct, ParamBuilder};
 
 use crate::choices::{Act, Norm, NormLayer};
 use crate::error::Result;
@@ -140,13 +140,7 @@ impl ConvNormAct {
                 None => Some(FusedAct::Identity),
             };
             if let Some(act) = act {
-                let y = conv(x, self.conv.weight(), None, self.conv.spec())?;
-                return Ok(bn.forward_train_fused(
-                    &y,
-                    self.conv.bias(),
-                    act,
-                    ActOrder::AfterNorm,
-                )?);
+                return Ok(bn.forward_conv_fused(&self.conv, x, act, ActOrder::AfterNorm)?);
             }
         }
         let mut y = pass.keep(self.conv.forward(x)?);

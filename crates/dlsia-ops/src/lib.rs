@@ -73,9 +73,9 @@ pub use error::{Error, Result};
 #[doc(hidden)]
 pub use ops::batch_norm_act_train_composed;
 pub use ops::{
-    batch_norm_act_train, batch_norm_train, channel_affine, conv, conv_input_grad, conv_transpose,
-    conv_weight_grad, max_pool, pad, softmax_channels, upsample_nearest, upsample_nearest_scale,
-    ActOrder, BatchNormOutput, FusedAct,
+    batch_norm_act_train, batch_norm_train, channel_affine, conv, conv_batch_norm_act_train,
+    conv_input_grad, conv_transpose, conv_weight_grad, max_pool, pad, softmax_channels,
+    upsample_nearest, upsample_nearest_scale, ActOrder, BatchNormOutput, FusedAct, NormActSpec,
 };
 pub use padding::PaddingMode;
 pub use params::{Init, LoadOptions, ParamBuilder, ParamKind, ParamStore};

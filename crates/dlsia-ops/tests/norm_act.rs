@@ -1,6 +1,7 @@
 //! The fused `batch_norm_act_train` against a naive f64 reference, f64 finite differences for
 //! every gradient, and the unfused composition (bias addition → BatchNorm → activation) it
-//! replaces, in f64 and f32.
+//! replaces, in f64 and f32; the same for `conv_batch_norm_act_train` against `conv` followed
+//! by `batch_norm_act_train`.
 #![allow(clippy::needless_range_loop)]
 
 mod common;
@@ -9,7 +10,8 @@ use candle_core::{DType, Device, ModuleT, Tensor};
 use common::{assert_close, check_fd, flat, rnd, tensor, var, var_on};
 use dlsia_ops::nn::BatchNorm;
 use dlsia_ops::{
-    batch_norm_act_train, batch_norm_act_train_composed, ActOrder, FusedAct, ParamStore,
+    batch_norm_act_train, batch_norm_act_train_composed, conv, conv_batch_norm_act_train, ActOrder,
+    ConvSpec, FusedAct, NormActSpec, ParamStore,
 };
 
 const EPS: f64 = 1e-5;
@@ -348,4 +350,92 @@ fn fused_norm_act_rejects_bad_operands() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("eps"), "{err}");
+}
+
+/// `conv_batch_norm_act_train` (one node) and `conv` → `batch_norm_act_train` (two nodes):
+/// values, statistics and every gradient.
+fn conv_fused_vs_two_ops(dtype: DType, act: FusedAct, order: ActOrder) -> [Vec<Vec<f64>>; 2] {
+    let spec = ConvSpec::uniform(2, 1, 1, 1);
+    let (xd, wd) = ([2usize, 3, 6, 5], [4usize, 3, 3, 3]);
+    let dev = Device::Cpu;
+    let na = NormActSpec {
+        eps: EPS,
+        act,
+        order,
+    };
+    let run = |fused: bool| {
+        let x = var_on(&rnd(90 * 2, 81), &xd, &dev, dtype);
+        let w = var_on(&rnd(108, 82), &wd, &dev, dtype);
+        let vs: Vec<_> = (0..3)
+            .map(|k| var_on(&rnd(4, 83 + k), &[4], &dev, dtype))
+            .collect();
+        let (b0, gw, gb) = (vs[0].as_tensor(), vs[1].as_tensor(), vs[2].as_tensor());
+        let out = if fused {
+            conv_batch_norm_act_train(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(b0),
+                &spec,
+                Some(gw),
+                Some(gb),
+                &na,
+            )
+            .unwrap()
+        } else {
+            let u = conv(x.as_tensor(), w.as_tensor(), None, &spec).unwrap();
+            batch_norm_act_train(&u, Some(b0), Some(gw), Some(gb), EPS, act, order).unwrap()
+        };
+        let g = tensor(&rnd(out.y.elem_count(), 86), out.y.dims());
+        let gr = grads(&out.y, &g, &[x.as_tensor(), w.as_tensor(), b0, gw, gb]);
+        let mut v = vec![flat(&out.y), flat(&out.mean), flat(&out.var)];
+        v.extend(gr);
+        v
+    };
+    [run(true), run(false)]
+}
+
+#[test]
+fn conv_fused_norm_act_equals_conv_then_norm_act_exactly() {
+    for dtype in [DType::F64, DType::F32] {
+        for act in ACTS {
+            for order in ORDERS {
+                let [a, b] = conv_fused_vs_two_ops(dtype, act, order);
+                assert_eq!(a, b, "{dtype:?} {act:?} {order:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn conv_fused_norm_act_gradients_match_finite_differences() {
+    let spec = ConvSpec::uniform(1, 1, 1, 1);
+    let (xd, wd) = ([3usize, 2, 5], [3usize, 2, 3]);
+    let (xs, ws, pre) = (rnd(30, 91), rnd(18, 92), rnd(3, 93));
+    let gy = rnd(45, 94);
+    for order in ORDERS {
+        let na = NormActSpec {
+            eps: EPS,
+            act: FusedAct::LeakyRelu(0.1),
+            order,
+        };
+        let f = |x: &Tensor, w: &Tensor, b: &Tensor| {
+            conv_batch_norm_act_train(x, w, Some(b), &spec, None, None, &na)
+                .unwrap()
+                .y
+        };
+        let (x, w, b) = (var(&xs, &xd), var(&ws, &wd), var(&pre, &[3]));
+        let y = f(x.as_tensor(), w.as_tensor(), b.as_tensor());
+        let g = grads(
+            &y,
+            &tensor(&gy, &[3, 3, 5]),
+            &[x.as_tensor(), w.as_tensor(), b.as_tensor()],
+        );
+        let loss = |xs: &[f64], ws: &[f64], pre: &[f64]| {
+            let y = f(&tensor(xs, &xd), &tensor(ws, &wd), &tensor(pre, &[3]));
+            flat(&y).iter().zip(&gy).map(|(p, q)| p * q).sum::<f64>()
+        };
+        check_fd("conv-bn dx", &xs, &g[0], |v| loss(v, &ws, &pre), 1e-6);
+        check_fd("conv-bn dw", &ws, &g[1], |v| loss(&xs, v, &pre), 1e-6);
+        check_fd("conv-bn dbias", &pre, &g[2], |v| loss(&xs, &ws, v), 1e-6);
+    }
 }

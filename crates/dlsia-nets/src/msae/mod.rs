@@ -71,10 +71,8 @@ impl SingleStack {
         let mut h = x.clone();
         for (conv, bn) in &self.layers {
             if pass == Pass::Train {
-                // conv bias → ReLU → BatchNorm as one fused op (same values and gradients).
-                let y = dlsia_ops::conv(&h, conv.weight(), None, conv.spec())?;
-                h =
-                    bn.forward_train_fused(&y, conv.bias(), FusedAct::Relu, ActOrder::BeforeNorm)?;
+                // conv → ReLU → BatchNorm as one fused op (same values and gradients).
+                h = bn.forward_conv_fused(conv, &h, FusedAct::Relu, ActOrder::BeforeNorm)?;
                 continue;
             }
             let a = pass.keep(pass.keep(conv.forward(&h)?).relu()?);

@@ -3,10 +3,14 @@
 use candle_core::{DType, ModuleT, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use super::Conv;
 use super::{check_input, per_channel};
 use crate::error::{invalid, Error, Result};
 use crate::params::{Init, ParamBuilder};
-use crate::{batch_norm_act_train, batch_norm_train, channel_affine, ActOrder, FusedAct};
+use crate::{
+    batch_norm_act_train, batch_norm_train, channel_affine, conv_batch_norm_act_train, ActOrder,
+    FusedAct, NormActSpec,
+};
 
 /// Hyperparameters of [`BatchNorm`], PyTorch's defaults by `Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -214,10 +218,67 @@ impl BatchNorm {
         Ok(out.y)
     }
 
+    /// Training-mode forward of `act(BN(conv(x)))` ([`ActOrder::AfterNorm`]) or
+    /// `BN(act(conv(x)))` ([`ActOrder::BeforeNorm`]), the convolution with its bias, as one
+    /// fused op ([`conv_batch_norm_act_train`]); running statistics are updated. The same values
+    /// and gradients as `conv.forward`, this layer's `forward_t(·, true)` and the activation in
+    /// sequence.
+    pub fn forward_conv_fused(
+        &self,
+        conv: &Conv,
+        x: &Tensor,
+        act: FusedAct,
+        order: ActOrder,
+    ) -> Result<Tensor> {
+        if conv.out_channels() != self.channels {
+            return Err(invalid(
+                "BatchNorm",
+                format!(
+                    "`{}` normalises {} channels but the convolution produces {}",
+                    self.name,
+                    self.channels,
+                    conv.out_channels()
+                ),
+            ));
+        }
+        let na = NormActSpec {
+            eps: self.cfg.eps,
+            act,
+            order,
+        };
+        let out = conv_batch_norm_act_train(
+            x,
+            conv.weight(),
+            conv.bias(),
+            conv.spec(),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            &na,
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument { msg, .. } => {
+                invalid("BatchNorm", format!("`{}`: {msg}", self.name))
+            }
+            other => other,
+        })?;
+        let u_count = out.y.elem_count();
+        self.update_running_count(u_count, &out)?;
+        Ok(out.y)
+    }
+
     /// Updates the running statistics (if tracked) from a training batch's statistics.
     fn update_running(&self, x: &Tensor, out: &crate::BatchNormOutput) -> candle_core::Result<()> {
+        self.update_running_count(x.elem_count(), out)
+    }
+
+    /// [`Self::update_running`] for a normalised tensor of `elems` elements.
+    fn update_running_count(
+        &self,
+        elems: usize,
+        out: &crate::BatchNormOutput,
+    ) -> candle_core::Result<()> {
         if let Some(s) = &self.stats {
-            let count = x.elem_count() / self.channels;
+            let count = elems / self.channels;
             let nb = s.count_batch()?;
             let factor = self.cfg.momentum.unwrap_or(1.0 / nb as f64);
             let unbiased = (&out.var * (count as f64 / (count - 1) as f64))?;

@@ -247,20 +247,34 @@ pub(crate) fn check_groups(
 /// ```
 pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
     const OP: &str = "conv";
-    let (n, c_in, input) = split_dims(OP, "input", x, spec.ndim())?;
-    let (c_out, _, kernel) = split_dims(OP, "weight", w, spec.ndim())?;
-    check_float(OP, x, Some(w))?;
-    check_groups(OP, c_in, w, spec.groups, false)?;
+    let (x, op) = plan_conv(OP, x, w, spec)?;
+    conv_with_bias(OP, &x, w, bias, op)
+}
+
+/// Validates a convolution and returns its (explicitly padded, if the padding mode needs it)
+/// input and the forward op.
+pub(crate) fn plan_conv(
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    spec: &ConvSpec,
+) -> Result<(Tensor, ConvOp)> {
+    let (n, c_in, input) = split_dims(op, "input", x, spec.ndim())?;
+    let (c_out, _, kernel) = split_dims(op, "weight", w, spec.ndim())?;
+    check_float(op, x, Some(w))?;
+    check_groups(op, c_in, w, spec.groups, false)?;
     let plan = Plan::new(spec, n, c_in, c_out, &input, &kernel)?;
     let x = match &plan.explicit_pads {
         Some(pads) => super::pad(x, pads, spec.padding_mode)?,
         None => x.clone(),
     };
-    let op = ConvOp {
-        geom: plan.geom,
-        kind: ConvKind::Forward,
-    };
-    conv_with_bias(OP, &x, w, bias, op)
+    Ok((
+        x,
+        ConvOp {
+            geom: plan.geom,
+            kind: ConvKind::Forward,
+        },
+    ))
 }
 
 /// Channels of the tensor a [`ConvOp`] produces.

@@ -8,6 +8,7 @@
 mod channel;
 mod conv;
 mod conv_bias;
+mod conv_norm_act;
 mod conv_transpose;
 mod norm_act;
 mod pool;
@@ -16,6 +17,7 @@ mod softmax;
 
 pub use channel::{batch_norm_train, channel_affine, BatchNormOutput};
 pub use conv::{conv, conv_input_grad, conv_weight_grad};
+pub use conv_norm_act::{conv_batch_norm_act_train, NormActSpec};
 pub use conv_transpose::conv_transpose;
 #[doc(hidden)]
 pub use norm_act::batch_norm_act_train_composed;

@@ -54,15 +54,15 @@ pub enum ActOrder {
 
 /// Batch statistics of the normalised tensor, shared by the forward op, its caller and its
 /// backward pass.
-type SharedStats = Arc<Mutex<Option<(Vec<f64>, Vec<f64>)>>>;
+pub(crate) type SharedStats = Arc<Mutex<Option<(Vec<f64>, Vec<f64>)>>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `(x, [b₀; w; b]) → act/BN composition`, see [`batch_norm_act_train`].
 #[derive(Debug, Clone)]
-struct NormActOp {
+pub(crate) struct NormActOp {
     na: NormAct,
     eps: f64,
     /// Which of pre-bias, weight, bias are real operands (the others are constants).
@@ -304,79 +304,107 @@ pub fn batch_norm_act_train(
     order: ActOrder,
 ) -> Result<BatchNormOutput> {
     const OP: &str = "batch_norm_act_train";
+    check_act(OP, act)?;
+    if !x.device().is_cpu() {
+        return composed(x, pre_bias, weight, bias, eps, act, order);
+    }
+    let fused = Fused::new(OP, x.dims(), x, [pre_bias, weight, bias], eps, act, order)?;
+    let y = x.contiguous()?.apply_op2(&fused.prm, fused.op.clone())?;
+    fused.output(OP, y)
+}
+
+/// Checks the activation's parameter.
+pub(crate) fn check_act(op: &'static str, act: FusedAct) -> Result<()> {
     if let FusedAct::LeakyRelu(s) = act {
         if !s.is_finite() {
             return Err(invalid(
-                OP,
+                op,
                 format!("the leaky-ReLU slope must be finite, got {s}"),
             ));
         }
     }
-    if !x.device().is_cpu() {
-        return composed(x, pre_bias, weight, bias, eps, act, order);
-    }
-    let out = batch_norm_train_checks(OP, x, [pre_bias, weight, bias], eps)?;
-    let c = out.c;
-    let vec_or = |v: Option<&Tensor>, fill: f64| -> Result<Tensor> {
-        Ok(match v {
-            Some(v) => v.clone(),
-            None => (Tensor::ones(c, x.dtype(), x.device())? * fill)?,
-        })
-    };
-    let prm = Tensor::stack(
-        &[
-            vec_or(pre_bias, 0.0)?,
-            vec_or(weight, 1.0)?,
-            vec_or(bias, 0.0)?,
-        ],
-        0,
-    )?;
-    let stats: SharedStats = Arc::default();
-    let op = NormActOp {
-        na: NormAct {
-            p: out.p,
-            order: match order {
-                ActOrder::AfterNorm => Order::AfterNorm,
-                ActOrder::BeforeNorm => Order::BeforeNorm,
+    Ok(())
+}
+
+/// A validated fused problem: the op and its packed `(3, C)` parameter operand.
+pub(crate) struct Fused {
+    pub(crate) op: NormActOp,
+    pub(crate) prm: Tensor,
+}
+
+impl Fused {
+    /// Validates a problem whose normalised tensor has dims `dims` (dtype and device of
+    /// `like`) and packs `[pre_bias; weight; bias]`, absent ones as constants 0, 1, 0.
+    pub(crate) fn new(
+        op: &'static str,
+        dims: &[usize],
+        like: &Tensor,
+        vectors: [Option<&Tensor>; 3],
+        eps: f64,
+        act: FusedAct,
+        order: ActOrder,
+    ) -> Result<Self> {
+        let p = batch_norm_train_checks(op, dims, like, vectors, eps)?;
+        let vec_or = |v: Option<&Tensor>, fill: f64| -> Result<Tensor> {
+            Ok(match v {
+                Some(v) => v.clone(),
+                None => (Tensor::ones(p.c, like.dtype(), like.device())? * fill)?,
+            })
+        };
+        let [pre_bias, weight, bias] = vectors;
+        let prm = Tensor::stack(
+            &[
+                vec_or(pre_bias, 0.0)?,
+                vec_or(weight, 1.0)?,
+                vec_or(bias, 0.0)?,
+            ],
+            0,
+        )?;
+        let op = NormActOp {
+            na: NormAct {
+                p,
+                order: match order {
+                    ActOrder::AfterNorm => Order::AfterNorm,
+                    ActOrder::BeforeNorm => Order::BeforeNorm,
+                },
+                act: act.leaky(),
             },
-            act: act.leaky(),
-        },
-        eps,
-        has: [pre_bias.is_some(), weight.is_some(), bias.is_some()],
-        stats: stats.clone(),
-    };
-    let y = x.contiguous()?.apply_op2(&prm, op)?;
-    let (mean, var) = lock(&stats)
-        .clone()
-        .ok_or_else(|| invalid(OP, "the forward pass produced no statistics"))?;
-    let to = |v: Vec<f64>| -> Result<Tensor> {
-        Ok(Tensor::from_vec(v, c, x.device())?.to_dtype(x.dtype())?)
-    };
-    Ok(BatchNormOutput {
-        y,
-        mean: to(mean)?,
-        var: to(var)?,
-    })
+            eps,
+            has: [pre_bias.is_some(), weight.is_some(), bias.is_some()],
+            stats: Arc::default(),
+        };
+        Ok(Fused { op, prm })
+    }
+
+    /// `y` with the statistics the forward pass left behind.
+    pub(crate) fn output(&self, op: &'static str, y: Tensor) -> Result<BatchNormOutput> {
+        let (mean, var) = lock(&self.op.stats)
+            .clone()
+            .ok_or_else(|| invalid(op, "the forward pass produced no statistics"))?;
+        let to = |v: Vec<f64>| -> Result<Tensor> {
+            Ok(Tensor::from_vec(v, self.op.na.p.c, y.device())?.to_dtype(y.dtype())?)
+        };
+        Ok(BatchNormOutput {
+            mean: to(mean)?,
+            var: to(var)?,
+            y,
+        })
+    }
 }
 
-/// Shape and value checks shared with [`batch_norm_train`].
-struct Checked {
-    p: Planes,
-    c: usize,
-}
-
+/// Shape and value checks shared with [`batch_norm_train`]; returns the planes.
 fn batch_norm_train_checks(
     op: &'static str,
+    d: &[usize],
     x: &Tensor,
     vectors: [Option<&Tensor>; 3],
     eps: f64,
-) -> Result<Checked> {
-    let d = x.dims();
+) -> Result<Planes> {
     if d.len() < 2 || d[1] == 0 {
         return Err(Error::Shape {
             op,
             expected: "a tensor (N, C, …) of rank ≥ 2 with at least one channel".into(),
-            got: x.shape().clone(),
+            got: Shape::from(d),
         });
     }
     check_float(op, x, None)?;
@@ -411,7 +439,7 @@ fn batch_norm_train_checks(
             check_float(op, x, Some(v))?;
         }
     }
-    Ok(Checked { p, c: p.c })
+    Ok(p)
 }
 
 /// The unfused composition (any device).
