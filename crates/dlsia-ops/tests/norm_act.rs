@@ -439,3 +439,37 @@ fn conv_fused_norm_act_gradients_match_finite_differences() {
         check_fd("conv-bn dbias", &pre, &g[2], |v| loss(&xs, &ws, v), 1e-6);
     }
 }
+
+#[test]
+fn nan_inputs_propagate_like_the_unfused_composition() {
+    // ReLU maps NaN to 0 (Candle's `max(z, 0)`), a leaky ReLU keeps it; gradients follow.
+    let dims = [2usize, 2, 3, 3];
+    let n: usize = dims.iter().product();
+    let mut xs = rnd(n, 101);
+    xs[4] = f64::NAN;
+    let gy = tensor(&rnd(n, 102), &dims);
+    let same = |a: &[f64], b: &[f64]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+    };
+    for act in ACTS {
+        for order in ORDERS {
+            let run = |fused: bool| {
+                let x = var(&xs, &dims);
+                let f = if fused {
+                    batch_norm_act_train
+                } else {
+                    batch_norm_act_train_composed
+                };
+                let out = f(x.as_tensor(), None, None, None, EPS, act, order).unwrap();
+                let g = grads(&out.y, &gy, &[x.as_tensor()]);
+                (flat(&out.y), g[0].clone())
+            };
+            let ((fy, fg), (cy, cg)) = (run(true), run(false));
+            assert!(same(&fy, &cy), "{act:?} {order:?} y: {fy:?} vs {cy:?}");
+            assert!(same(&fg, &cg), "{act:?} {order:?} dx: {fg:?} vs {cg:?}");
+        }
+    }
+}

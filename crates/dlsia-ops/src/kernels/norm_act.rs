@@ -30,11 +30,12 @@ pub(crate) enum Order {
 pub(crate) struct Leaky(pub Option<f64>);
 
 impl Leaky {
+    /// The activation with Candle's NaN semantics: ReLU (`max(z, 0)`) maps NaN to 0, a leaky
+    /// ReLU keeps it.
     #[inline(always)]
     fn apply<T: Real>(s: Option<T>, z: T) -> T {
         match s {
-            // ReLU writes +0 (as `max(z, 0)` does), a leaky slope scales.
-            Some(s) if z <= T::ZERO => {
+            Some(s) if !(z > T::ZERO) => {
                 if s == T::ZERO {
                     T::ZERO
                 } else {
@@ -45,9 +46,12 @@ impl Leaky {
         }
     }
 
+    /// The gradient through the activation: `g` where `z > 0`, `slope·g` where `z ≤ 0`, and
+    /// `0·g` where `z` is NaN (Candle's masks are false there).
     #[inline(always)]
     fn grad<T: Real>(s: Option<T>, z: T, g: T) -> T {
         match s {
+            Some(_) if z.is_nan_value() => g * T::ZERO,
             Some(s) if z <= T::ZERO => g * s,
             _ => g,
         }
