@@ -27,6 +27,10 @@ use crate::msae::{MsAutoencoder, MsaeConfig};
 use crate::msdnet::{MsdNet, MsdNetConfig};
 use crate::network::Network;
 use crate::smsnet::{SmsNet, SmsNetConfig};
+use crate::sparse::{
+    SparseAec, SparseAecConfig, SparseAutoEncoder, SparseAutoEncoderConfig, SparseLabeler,
+    SparseLabelerConfig,
+};
 use crate::tunet::{TuNet, TuNetConfig};
 use crate::tunet3plus::{dlsia_unused_prefixes, TuNet3Plus, TuNet3PlusConfig};
 
@@ -52,6 +56,15 @@ pub enum Topology {
     /// The lean (fused, memory-linear) mixed-scale dense network.
     #[serde(rename = "lean_msdnet")]
     LeanMsdNet(LeanMsdConfig),
+    /// dlsia's `sparsenet.SparseAutoEncoder`.
+    #[serde(rename = "sparse_autoencoder")]
+    SparseAutoEncoder(SparseAutoEncoderConfig),
+    /// dlsia's `sparsenet.SparseAEC`.
+    #[serde(rename = "sparse_aec")]
+    SparseAec(SparseAecConfig),
+    /// dlsia's `sparsenet.SparseLabeler`.
+    #[serde(rename = "sparse_labeler")]
+    SparseLabeler(SparseLabelerConfig),
 }
 
 impl Topology {
@@ -64,6 +77,9 @@ impl Topology {
             Topology::MsdNet(_) => "msdnet",
             Topology::SmsNet(_) => "smsnet",
             Topology::LeanMsdNet(_) => "lean_msdnet",
+            Topology::SparseAutoEncoder(_) => "sparse_autoencoder",
+            Topology::SparseAec(_) => "sparse_aec",
+            Topology::SparseLabeler(_) => "sparse_labeler",
         }
     }
 
@@ -76,6 +92,9 @@ impl Topology {
             Topology::MsdNet(c) => c.validate(),
             Topology::SmsNet(c) => c.validate(),
             Topology::LeanMsdNet(c) => c.validate(),
+            Topology::SparseAutoEncoder(c) => c.validate(),
+            Topology::SparseAec(c) => c.validate(),
+            Topology::SparseLabeler(c) => c.validate(),
         }
     }
 
@@ -88,6 +107,9 @@ impl Topology {
             Topology::MsdNet(c) => Box::new(MsdNet::new(c, seed, device)?),
             Topology::SmsNet(c) => Box::new(SmsNet::new(c, seed, device)?),
             Topology::LeanMsdNet(c) => Box::new(LeanMsdNet::new(c, seed, device)?),
+            Topology::SparseAutoEncoder(c) => Box::new(SparseAutoEncoder::new(c, seed, device)?),
+            Topology::SparseAec(c) => Box::new(SparseAec::new(c, seed, device)?),
+            Topology::SparseLabeler(c) => Box::new(SparseLabeler::new(c, seed, device)?),
         })
     }
 
@@ -100,7 +122,10 @@ impl Topology {
             | Topology::MsAutoencoder(_)
             | Topology::MsdNet(_)
             | Topology::SmsNet(_)
-            | Topology::LeanMsdNet(_) => vec![],
+            | Topology::LeanMsdNet(_)
+            | Topology::SparseAutoEncoder(_)
+            | Topology::SparseAec(_)
+            | Topology::SparseLabeler(_) => vec![],
         }
     }
 }
