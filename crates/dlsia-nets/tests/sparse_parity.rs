@@ -38,6 +38,7 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f64, floor: f64) {
 }
 
 /// One of the three networks, concrete (for `forward_both` and the latent vectors).
+#[allow(clippy::large_enum_variant)] // three values in a test
 enum Sparse {
     Ae(SparseAutoEncoder),
     Aec(SparseAec),

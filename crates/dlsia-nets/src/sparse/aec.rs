@@ -176,7 +176,8 @@ impl Network for SparseAec {
     }
 
     fn out_channels(&self) -> usize {
-        self.cfg.in_channels
+        // The reconstruction has the input's channels.
+        self.in_channels()
     }
 
     fn check_input(&self, shape: &[usize]) -> Result<()> {

@@ -78,6 +78,11 @@ impl SparseLabeler {
         &self.cfg
     }
 
+    /// Number of classes (the length of a logit vector).
+    pub fn out_classes(&self) -> usize {
+        self.cfg.out_classes
+    }
+
     fn run(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x.dims())?;
         let latent = self.encoder.run(x, pass.train(), pass == Pass::Infer)?.1;
@@ -113,7 +118,8 @@ impl Network for SparseLabeler {
     }
 
     fn out_channels(&self) -> usize {
-        self.cfg.out_classes
+        // The logits `(N, out_classes)`.
+        self.out_classes()
     }
 
     fn check_input(&self, shape: &[usize]) -> Result<()> {
