@@ -55,7 +55,7 @@ pub enum DlsiaModel {
     /// `smsnet.SMSNet` (2-D) or `sms3d.SMSNet3D` (3-D).
     SmsNet(SmsNetSpec),
     /// `sparsenet.SparseAutoEncoder`, `SparseAEC` or `SparseLabeler`.
-    Sparse(SparseSpec),
+    Sparse(Box<SparseSpec>),
 }
 
 impl DlsiaModel {
@@ -148,7 +148,7 @@ pub fn read_dlsia_file(path: &Path) -> Result<DlsiaFile> {
     let state_dict = file.tensor_dict(&state, "state_dict")?;
     let model = match model {
         Some(m) => m,
-        None => DlsiaModel::Sparse(sparse::decode_sparse(&root, &state_dict)?),
+        None => DlsiaModel::Sparse(Box::new(sparse::decode_sparse(&root, &state_dict)?)),
     };
     Ok(DlsiaFile { model, state_dict })
 }
