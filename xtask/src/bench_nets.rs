@@ -1,6 +1,9 @@
 //! `cargo xtask bench nets`: the dlsia-nets workloads W3 (TUNet 2-D), W5 (MSAE) and W6 (TUNet
 //! 3-D) of `../shared/peer/README.md` against the PyTorch original, same threads, same run.
 //!
+//! S1 (dlsia's default SparseAutoEncoder, with the graphs the original sampled) runs its
+//! PyTorch side through `tools/bench_sparse_dlsia.py`, a wrapper of `bench_dlsia.py`.
+//!
 //! The command re-runs itself as a release build with `RAYON_NUM_THREADS` set. Each Rust
 //! workload runs in a fresh child process (so that peak RSS is per workload): parameters,
 //! median forward time (eval mode), median training step (forward in train mode + loss +
@@ -34,8 +37,17 @@ struct Workload {
     classes: Option<usize>,
 }
 
-fn workloads() -> Vec<Workload> {
-    vec![
+/// S1's topology: dlsia's default SparseAutoEncoder with the graphs the original sampled
+/// (`tools/bench_sparse_s1.json`, written by `tools/bench_sparse_dlsia.py --write-topology`).
+fn sparse_s1() -> Result<Topology> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_sparse_s1.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)?;
+    Ok(serde_json::from_value(v["topology"].clone())?)
+}
+
+fn workloads() -> Result<Vec<Workload>> {
+    Ok(vec![
         Workload {
             id: "W3",
             what: "TUNet 2-D depth 4 base 16, 4×1×256², cross-entropy",
@@ -57,7 +69,14 @@ fn workloads() -> Vec<Workload> {
             input: vec![1, 1, 64, 64, 64],
             classes: Some(2),
         },
-    ]
+        Workload {
+            id: "S1",
+            what: "SparseAutoEncoder defaults (28²→7², depth 20, latent [32, 2]), 64×1×28², MSE",
+            topology: sparse_s1()?,
+            input: vec![64, 1, 28, 28],
+            classes: None,
+        },
+    ])
 }
 
 struct Opts {
@@ -149,7 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Times one workload in this (child) process and prints one JSON line.
 fn child(id: &str, o: &Opts) -> Result<()> {
-    let w = workloads()
+    let w = workloads()?
         .into_iter()
         .find(|w| w.id == id)
         .with_context(|| format!("unknown workload {id}"))?;
@@ -255,7 +274,14 @@ fn peer_python() -> Option<PathBuf> {
 
 /// Runs `bench_dlsia.py` for one workload and returns its result object.
 fn run_peer(id: &str, o: &Opts) -> Result<Option<Value>> {
-    let (Some(python), Some(script)) = (peer_python(), peer_script()) else {
+    // The sparsenet workloads run through this repository's wrapper of bench_dlsia.py.
+    let script = if id.starts_with('S') {
+        let s = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_sparse_dlsia.py");
+        peer_script().map(|_| s)
+    } else {
+        peer_script()
+    };
+    let (Some(python), Some(script)) = (peer_python(), script) else {
         eprintln!("no PyTorch peer (set PEER_VENV and DLSIA_PEER_BENCH); Rust timings only");
         return Ok(None);
     };
@@ -295,7 +321,7 @@ fn parent(o: &Opts) -> Result<()> {
         if o.tune_alloc { ", Rust allocator tuned" } else { "" }
     );
     let mut rows = vec![];
-    for w in workloads()
+    for w in workloads()?
         .into_iter()
         .filter(|w| o.only.is_empty() || o.only.iter().any(|s| s == w.id))
     {
