@@ -201,21 +201,6 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// The child's arguments: the options that change what it measures.
-fn child_args(o: &Opts) -> Vec<String> {
-    let c = &o.common;
-    [
-        "--warmup",
-        &c.warmup.to_string(),
-        "--reps",
-        &c.reps.to_string(),
-        "--threads",
-        &c.threads.to_string(),
-    ]
-    .map(String::from)
-    .into()
-}
-
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
 }
@@ -230,7 +215,7 @@ fn parent(o: &Opts) -> Result<()> {
     let mut rows = vec![];
     for w in workloads().into_iter().filter(|w| c.selected(w.id)) {
         eprintln!("{} {}: Rust… (load {})", w.id, w.what, load_average());
-        let rust = run_child("lean", w.id, &child_args(o), &[])?;
+        let rust = run_child("lean", w.id, &c.child_args(), &[])?;
         eprintln!("  {rust}");
         let peer = match (c.peer, w.peer) {
             (true, Some(p)) => {

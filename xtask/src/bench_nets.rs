@@ -163,16 +163,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
 
 /// The child's arguments: the options that change what it measures.
 fn child_args(o: &Opts) -> Vec<String> {
-    let c = &o.common;
-    let mut a: Vec<String> = [
-        "--warmup",
-        &c.warmup.to_string(),
-        "--reps",
-        &c.reps.to_string(),
-    ]
-    .map(String::from)
-    .into();
-    a.extend(["--threads".into(), c.threads.to_string()]);
+    let mut a = o.common.child_args();
     a.extend(o.skip_train.then(|| "--skip-train".to_string()));
     a.extend(o.tune_alloc.then(|| "--tune-alloc".to_string()));
     a

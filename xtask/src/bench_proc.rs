@@ -52,6 +52,19 @@ impl CommonOpts {
         self.only.is_empty() || self.only.iter().any(|s| s == id)
     }
 
+    /// The arguments that tell a workload child how to time: warm-up, timed runs, threads.
+    pub fn child_args(&self) -> Vec<String> {
+        let mut a = vec![];
+        for (flag, v) in [
+            ("--warmup", self.warmup),
+            ("--reps", self.reps),
+            ("--threads", self.threads),
+        ] {
+            a.extend([flag.to_string(), v.to_string()]);
+        }
+        a
+    }
+
     /// Parses the common options from `args`, handing every other flag to `extra(flag, value)`
     /// (which returns `false` for a flag it does not know either; `value()` takes the flag's
     /// argument). `usage` lists the suite's own flags for the error message.
