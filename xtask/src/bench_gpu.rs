@@ -375,8 +375,13 @@ fn parent(o: &Opts) -> Result<()> {
             f(pt_mib, 0)
         );
     }
+    let peak_what = if wants_cuda(&o.device) {
+        "peak = GPU memory the steps allocate beyond the network, input and optimiser state"
+    } else {
+        "peak = peak RSS of each process, PyTorch's including its ~730 MiB import: a dry run, not a measurement"
+    };
     println!(
-        "\nG1 on {device_name}, `cargo xtask bench gpu{}` (median of {} steps after {} warm-up; peak = memory the steps allocate beyond the network, input and optimiser state):\n\n{table}",
+        "\nG1 on {device_name}, `cargo xtask bench gpu{}` (median of {} steps after {} warm-up; {peak_what}):\n\n{table}",
         if o.tiny { " --tiny" } else { "" },
         o.reps,
         o.warmup
