@@ -133,6 +133,15 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// Runs the forward and backward passes in `dtype` on a compute copy of the network, with
+    /// the network's own weights as master weights ([`MixedPrecision`]) — what `precision =
+    /// "bf16"`/`"f16"` selects on a CUDA device. Usable on any device and dtype pair the
+    /// network's layers support (the tests train an f64 network through an f32 copy on the CPU).
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Result<Self> {
+        self.mixed = Some(MixedPrecision::new(self.net, dtype)?);
+        Ok(self)
+    }
+
     /// Replaces the configured loss.
     pub fn with_loss(mut self, loss: impl Loss + 'a) -> Self {
         self.loss = Box::new(loss);
