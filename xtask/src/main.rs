@@ -19,6 +19,7 @@ mod bench_lean;
 mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
+mod bench_proc;
 mod bench_train;
 mod bench_util;
 mod cuda;
