@@ -20,6 +20,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::bench_proc::{child_request, peer_python, run_child};
 use crate::bench_util::{load_average, median, peak_rss_mib, uniform};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -117,14 +118,7 @@ fn wants_cuda(device: &str) -> bool {
 
 /// Entry point of `cargo xtask bench gpu [options]` (and of the per-network children).
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        let net = args.get(i + 1).context("--child needs a network")?.clone();
-        let rest: Vec<String> = args
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i && j != i + 1)
-            .map(|(_, a)| a.clone())
-            .collect();
+    if let Some((net, rest)) = child_request(args)? {
         return child(&net, &parse(&rest)?);
     }
     let o = parse(args)?;
@@ -253,41 +247,17 @@ fn child(net_name: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn run_child(net: &str, o: &Opts) -> Result<Value> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args(["bench", "gpu", "--child", net])
-        .args(to_args(o))
-        .output()
-        .context("cannot start a benchmark child")?;
-    if !out.status.success() {
-        bail!("{net} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("{net}: unreadable output {line}"))
-}
-
-fn peer_python(o: &Opts) -> PathBuf {
-    if let Some(p) = &o.python {
-        return p.clone();
-    }
-    if let Some(v) = std::env::var_os("PEER_VENV") {
-        return PathBuf::from(v).join("bin").join("python");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/dlsia-peer/venv/bin/python");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
+/// The Python of the PyTorch side: `--python`, else the peer venv's, else `python3`.
+fn python(o: &Opts) -> PathBuf {
+    o.python
+        .clone()
+        .or_else(peer_python)
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 fn run_peer(o: &Opts) -> Result<Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_msd_gpu.py");
-    let mut cmd = Command::new(peer_python(o));
+    let mut cmd = Command::new(python(o));
     cmd.arg(&script)
         .args(["--device", &o.device])
         .args(["--warmup", &o.warmup.to_string()])
@@ -329,7 +299,7 @@ fn parent(o: &Opts) -> Result<()> {
     let mut rows = Vec::new();
     for net in &o.only {
         eprintln!("  rust {net} …");
-        rows.push(run_child(net, o)?);
+        rows.push(run_child("gpu", net, &to_args(o), &[])?);
     }
     let peer = if o.peer {
         eprintln!("  pytorch …");
