@@ -18,7 +18,8 @@
 //!
 //! Adding an architecture: one variant here (one line), one arm in each `match` below.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
+use dlsia_ops::ParamStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -110,6 +111,29 @@ impl Topology {
             Topology::SparseAutoEncoder(c) => Box::new(SparseAutoEncoder::new(c, seed, device)?),
             Topology::SparseAec(c) => Box::new(SparseAec::new(c, seed, device)?),
             Topology::SparseLabeler(c) => Box::new(SparseLabeler::new(c, seed, device)?),
+        })
+    }
+
+    /// Builds the network with parameters of `dtype` (f32, f64, or bf16/f16 for the compute
+    /// copy of mixed-precision training), initialised from `seed` like [`Topology::build`]
+    /// (the same values, rounded to `dtype`). `LeanMsdNet` builds in f32 only.
+    pub fn build_in(&self, seed: u64, device: &Device, dtype: DType) -> Result<Box<dyn Network>> {
+        if dtype == DType::F32 {
+            return self.build(seed, device);
+        }
+        let store = || ParamStore::with_dtype(seed, device, dtype);
+        Ok(match self {
+            Topology::TuNet(c) => Box::new(TuNet::from_store(c, store())?),
+            Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::from_store(c, store())?),
+            Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::from_store(c, store())?),
+            Topology::MsdNet(c) => Box::new(MsdNet::from_store(c, store())?),
+            Topology::SmsNet(c) => Box::new(SmsNet::from_store(c, store())?),
+            Topology::LeanMsdNet(_) => {
+                return Err(crate::error::config_error(
+                    "LeanMsdNet",
+                    format!("builds in f32 only, not {dtype:?}; use MsdNet (the same function) for other dtypes"),
+                ))
+            }
         })
     }
 
