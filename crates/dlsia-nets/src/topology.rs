@@ -128,6 +128,11 @@ impl Topology {
             Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::from_store(c, store())?),
             Topology::MsdNet(c) => Box::new(MsdNet::from_store(c, store())?),
             Topology::SmsNet(c) => Box::new(SmsNet::from_store(c, store())?),
+            Topology::SparseAutoEncoder(c) => {
+                Box::new(SparseAutoEncoder::from_store(c, store())?)
+            }
+            Topology::SparseAec(c) => Box::new(SparseAec::from_store(c, store())?),
+            Topology::SparseLabeler(c) => Box::new(SparseLabeler::from_store(c, store())?),
             Topology::LeanMsdNet(_) => {
                 return Err(crate::error::config_error(
                     "LeanMsdNet",
