@@ -33,7 +33,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 from dlsia.core import helpers
-from dlsia.core.networks import msdnet, sms3d, smsnet, tunet, tunet3plus
+from dlsia.core.networks import msdnet, sms3d, smsnet, sparsenet, tunet, tunet3plus
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "dlsia-cli",
                     "tests", "fixtures", "import")
@@ -224,6 +224,8 @@ def write_case(name, kind, net, x, dlsia_args, topology=None):
     net.eval()
     with torch.no_grad():
         y = net(x)
+        if isinstance(y, tuple):  # SparseAEC: (reconstruction, logits); compare the first
+            y = y[0]
     save_file({"input": x.contiguous(), "eval": y.contiguous()},
               os.path.join(ROOT, name + ".io.safetensors"))
     size = sum(os.path.getsize(os.path.join(ROOT, name + ext))
@@ -300,6 +302,62 @@ def cases():
     write_case("smsnet_3d", "smsnet", net, torch.rand(2, 1, 6, 8, 7), smsnet_dlsia)
 
 
+def sparse_topology(net, architecture, encoder, decoder, **extra):
+    """The dlsia-nets topology an imported sparsenet file must become: the saved graphs plus
+    what the importer infers (depth = hidden nodes of the encoder graph, its dilations and
+    hidden channel count, which only matter for sampling)."""
+    G = encoder.network_graph
+    hidden = [u for u in G.nodes() if 0 < u < G.number_of_nodes() - 1]
+    dil = sorted({int(d["dilation"]) for _, _, d in G.edges(data=True)})
+    ch = sorted({int(G[u][v]["channels"]) for u in hidden for v in G.adj[u]})
+    topo = {
+        "architecture": architecture,
+        "in_shape": [int(v) for v in net.in_shape],
+        "latent_shape": [int(v) for v in net.latent_shape],
+        "in_channels": int(net.in_channels),
+        "out_channels": int(net.out_channels),
+        "depth": max(len(hidden), 2),
+        "dilations": dil,
+        "hidden_channels": ch[-1] if ch else 10,
+        "stride_base": 2,
+        "encoder_graph": graph_nodes(G),
+    }
+    if decoder is not None:
+        topo["decoder_graph"] = graph_nodes(decoder.network_graph)
+    topo.update(extra)
+    return topo
+
+
+def sparse_cases():
+    """dlsia.core.networks.sparsenet: SparseAutoEncoder, SparseAEC, SparseLabeler."""
+    small = dict(in_shape=(16, 16), latent_shape=(4, 4), depth=6, dilations=[1, 2, 3],
+                 hidden_channels=3)
+    np.random.seed(21)
+    torch.manual_seed(21)
+    # A non-default latent_sequence: the original's topology_dict drops it (its own
+    # SparseAutoEncoder_from_file fails on this file); the importer reads it from the weights.
+    net = sparsenet.SparseAutoEncoder(latent_sequence=[12, 4], final_transform=nn.Sigmoid(),
+                                      **small)
+    write_case("sparse_autoencoder", "sparse_autoencoder", net, torch.rand(3, 1, 16, 16),
+               {"class": "SparseAutoEncoder"},
+               sparse_topology(net, "sparse_autoencoder", net.encode, net.decode,
+                               latent_sequence=[12, 4], final_transform="sigmoid"))
+    np.random.seed(22)
+    torch.manual_seed(22)
+    net = sparsenet.SparseAEC(out_classes=3, out_channels=2, dropout_rate=0.1, **small)
+    write_case("sparse_aec", "sparse_aec", net, torch.rand(3, 1, 16, 16),
+               {"class": "SparseAEC"},
+               sparse_topology(net, "sparse_aec", net.encode, net.decode, out_classes=3,
+                               dropout_rate=0.1))
+    np.random.seed(23)
+    torch.manual_seed(23)
+    net = sparsenet.SparseLabeler(out_classes=4, **small)
+    write_case("sparse_labeler", "sparse_labeler", net, torch.rand(3, 1, 16, 16),
+               {"class": "SparseLabeler"},
+               sparse_topology(net, "sparse_labeler", net.encode, None, out_classes=4,
+                               dropout_rate=0.05, p_il=0.25, p_lo=0.25))
+
+
 def bad_cases():
     bad = os.path.join(ROOT, "bad")
     os.makedirs(bad, exist_ok=True)
@@ -323,5 +381,10 @@ def bad_cases():
 
 
 if __name__ == "__main__":
-    cases()
-    bad_cases()
+    import sys
+    if sys.argv[1:] == ["--sparse"]:  # only the sparsenet cases (the others stay byte-identical)
+        sparse_cases()
+    else:
+        cases()
+        sparse_cases()
+        bad_cases()

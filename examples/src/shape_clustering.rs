@@ -8,6 +8,9 @@
 //! silhouette coefficient say in numbers how well the latent space separates the classes
 //! (chance k-NN accuracy is about 0.25).
 //!
+//! [`ClusteringNet::Sparse`] trains dlsia's SMSNet-based `SparseAutoEncoder` instead (SMSNet
+//! encoder and decoder around a fully connected bottleneck of the same latent length).
+//!
 //! ```no_run
 //! use dlsia_examples::shape_clustering::{run, ClusteringSettings};
 //! let summary = run(&ClusteringSettings::quick(0), std::path::Path::new("runs/shapes"))?;
@@ -26,7 +29,7 @@ use dlsia_analysis::plot::{
 };
 use dlsia_data::synth::random_shape_set;
 use dlsia_data::{DataLoader, LoaderConfig, TensorDataset};
-use dlsia_nets::{save_model, MsaeConfig, Topology};
+use dlsia_nets::{save_model, MsaeConfig, SparseAutoEncoderConfig, Topology};
 use dlsia_train::optim::AdamConfig;
 use dlsia_train::{OptimizerConfig, TaskConfig, TrainConfig, Trainer};
 use serde::Serialize;
@@ -34,6 +37,49 @@ use serde::Serialize;
 use crate::outdir::write_json;
 use crate::stats::pearson_where;
 use crate::tensors::{predict_batched, to_vec_f32};
+
+/// Which autoencoder the workflow trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusteringNet {
+    /// The mixed-scale autoencoder of the paper (`msae.MSAE`).
+    Msae,
+    /// dlsia's `sparsenet.SparseAutoEncoder` (randomly wired SMSNet encoder and decoder).
+    Sparse,
+}
+
+impl ClusteringNet {
+    /// The network's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusteringNet::Msae => "MSAE",
+            ClusteringNet::Sparse => "SparseAutoEncoder",
+        }
+    }
+
+    /// The folder the trained model is saved in.
+    pub fn model_dir(self) -> &'static str {
+        match self {
+            ClusteringNet::Msae => "msae-model",
+            ClusteringNet::Sparse => "sparse-model",
+        }
+    }
+}
+
+/// A `SparseAutoEncoder` for `n×n` shapes: latent image `n/4`, graphs from `seed`.
+fn sparse_config(
+    n: usize,
+    depth: usize,
+    hidden: usize,
+    latent: &[usize],
+    seed: u64,
+) -> SparseAutoEncoderConfig {
+    let json = serde_json::json!({
+        "in_shape": [n, n], "latent_shape": [n / 4, n / 4], "depth": depth,
+        "hidden_channels": hidden, "latent_sequence": latent, "graph_seed": seed,
+    });
+    serde_json::from_value(json).expect("the example's SparseAutoEncoder settings are well-formed")
+}
 
 /// Everything a run needs; build one with [`quick`](Self::quick) or
 /// [`standard`](Self::standard) and adjust.
@@ -47,8 +93,12 @@ pub struct ClusteringSettings {
     pub test_images: usize,
     /// Noise level of the shape generator.
     pub noise: f64,
-    /// The autoencoder.
+    /// Which autoencoder is trained.
+    pub net: ClusteringNet,
+    /// The autoencoder when `net` is `Msae`.
     pub msae: MsaeConfig,
+    /// The autoencoder when `net` is `Sparse`.
+    pub sparse: SparseAutoEncoderConfig,
     /// Training epochs.
     pub epochs: usize,
     /// Shapes per batch.
@@ -74,7 +124,9 @@ impl ClusteringSettings {
             train_images: 96,
             test_images: 80,
             noise: 0.1,
+            net: ClusteringNet::Msae,
             msae: MsaeConfig::new(&[1, n, n], 2, 6, 2.0, 8, 2, 1),
+            sparse: sparse_config(n, 6, 4, &[32, 8], seed),
             epochs: 6,
             batch_size: 16,
             learning_rate: 2e-3,
@@ -99,7 +151,9 @@ impl ClusteringSettings {
             train_images: 512,
             test_images: 400,
             noise: 0.1,
+            net: ClusteringNet::Msae,
             msae: MsaeConfig::new(&[1, n, n], 4, 16, 2.0, 16, 5, 1),
+            sparse: sparse_config(n, 20, 10, &[64, 16], seed),
             epochs: 15,
             batch_size: 32,
             learning_rate: 1e-3,
@@ -115,12 +169,20 @@ impl ClusteringSettings {
 
     /// Checks the values the generator and network do not check themselves.
     pub fn check(&self) -> Result<()> {
-        ensure!(
-            self.msae.input_shape == [1, self.image_size, self.image_size],
-            "the autoencoder's input_shape {:?} must be [1, {n}, {n}]",
-            self.msae.input_shape,
-            n = self.image_size
-        );
+        let n = self.image_size;
+        match self.net {
+            ClusteringNet::Msae => ensure!(
+                self.msae.input_shape == [1, n, n],
+                "the autoencoder's input_shape {:?} must be [1, {n}, {n}]",
+                self.msae.input_shape
+            ),
+            ClusteringNet::Sparse => ensure!(
+                self.sparse.in_shape == [n, n] && self.sparse.in_channels == 1,
+                "the sparse autoencoder's in_shape {:?} ({} channels) must be [{n}, {n}] (1 channel)",
+                self.sparse.in_shape,
+                self.sparse.in_channels
+            ),
+        }
         ensure!(
             self.train_images >= 8 && self.test_images >= 8,
             "need at least 8 training and 8 test shapes (every class must occur), got {} and {}",
@@ -208,7 +270,8 @@ fn montage(inputs: &[f32], recon: &[f32], n: usize, cols: usize) -> (Vec<f32>, u
 
 /// Runs the workflow and writes into `out` (which must exist): `summary.json`, `loss.svg`,
 /// `umap_scatter.svg`, `pca_scatter.svg`, `reconstructions.png` (inputs above reconstructions)
-/// and the trained autoencoder as the model folder `msae-model/`.
+/// and the trained autoencoder as the model folder `msae-model/` (`sparse-model/` for
+/// [`ClusteringNet::Sparse`]).
 pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
     s.check()?;
     let t0 = Instant::now();
@@ -216,7 +279,11 @@ pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
     let train_set = random_shape_set(s.train_images, s.noise, s.image_size, s.seed)?;
     let test_set = random_shape_set(s.test_images, s.noise, s.image_size, s.seed ^ 0x5eed)?;
 
-    let net = Topology::MsAutoencoder(s.msae.clone()).build(s.seed, &dev)?;
+    let topology = match s.net {
+        ClusteringNet::Msae => Topology::MsAutoencoder(s.msae.clone()),
+        ClusteringNet::Sparse => Topology::SparseAutoEncoder(s.sparse.clone()),
+    };
+    let net = topology.build(s.seed, &dev)?;
     let loader = DataLoader::new(
         TensorDataset::new(train_set.normalized.clone(), None, None)?,
         LoaderConfig {
@@ -245,7 +312,7 @@ pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
     let train_seconds = t_train.elapsed().as_secs_f64();
     save_model(
         net.as_ref(),
-        &out.join("msae-model"),
+        &out.join(s.net.model_dir()),
         &serde_json::json!({"workflow": "shape_clustering"}),
         true,
     )?;
@@ -257,7 +324,9 @@ pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
     let everywhere = vec![true; inputs.len()];
     let reconstruction_pearson =
         pearson_where(&recon, &inputs, &everywhere).context("constant reconstruction")?;
-    let ae = net.as_autoencoder().context("the MSAE is an autoencoder")?;
+    let ae = net
+        .as_autoencoder()
+        .context("the network is an autoencoder")?;
     let mut latents = Vec::new();
     let n_test = x.dim(0)?;
     for i in (0..n_test).step_by(s.batch_size) {
@@ -265,7 +334,7 @@ pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
         latents.push(ae.encode(&x.narrow(0, i, len)?.detach(), false)?.detach());
     }
     let latent = to_vec_f32(&Tensor::cat(&latents, 0)?)?;
-    let ld = s.msae.latent_dimension;
+    let ld = ae.latent_dim();
     let classes: Vec<u32> = test_set
         .labels
         .to_vec1::<i64>()?
@@ -344,8 +413,11 @@ pub fn run(s: &ClusteringSettings, out: &Path) -> Result<ClusteringSummary> {
 /// The summary as a few lines of text.
 pub fn describe(s: &ClusteringSummary) -> String {
     let mut t = format!(
-        "shape clustering: MSAE with {} parameters, trained {:.1} s; reconstruction Pearson {:.4}\n",
-        s.parameters, s.train_seconds, s.reconstruction_pearson
+        "shape clustering: {} with {} parameters, trained {:.1} s; reconstruction Pearson {:.4}\n",
+        s.settings.net.name(),
+        s.parameters,
+        s.train_seconds,
+        s.reconstruction_pearson
     );
     for (name, e) in [("latent", &s.latent), ("PCA", &s.pca), ("UMAP", &s.umap)] {
         t += &format!(

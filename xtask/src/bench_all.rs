@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use crate::bench_proc::median_of;
 use crate::bench_util::load_average;
 use crate::{bench_mixed, bench_nets};
 
@@ -46,15 +47,6 @@ fn bench_dir() -> PathBuf {
         .join("bench")
 }
 
-fn median(v: &Value) -> Option<f64> {
-    let mut xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    Some(xs[xs.len() / 2])
-}
-
 /// One row of the unified table from a suite's `{"workload", "rust", "pytorch"}` object.
 fn row(entry: &Value) -> Value {
     let (r, p) = (&entry["rust"], &entry["pytorch"]);
@@ -64,8 +56,8 @@ fn row(entry: &Value) -> Value {
         _ => None,
     };
     let (rf, rt, rm) = (
-        median(&r["forward_ms"]),
-        median(&r["train_ms"]),
+        median_of(&r["forward_ms"]),
+        median_of(&r["train_ms"]),
         r["peak_rss_mib"].as_f64(),
     );
     let (pf, pt, pm) = (

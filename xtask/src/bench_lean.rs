@@ -20,10 +20,10 @@
 //! `--peer-wait S` (120), `--peer-runs N` (the original: 1 warm-up and N timed runs instead of
 //! `bench_dlsia.py`'s defaults; for a loaded machine), `--peer-w2-train`, `--json PATH`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use crate::bench_util::{load_average, median, peak_rss_mib, time_ms, uniform};
+use crate::bench_proc::{
+    child_request, median_of, peer_phase_ms, rerun_as_release, run_child, CommonOpts, PeerRun,
+};
+use crate::bench_util::{load_average, peak_rss_mib, time_ms, uniform};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -92,77 +92,42 @@ fn workloads() -> Vec<Workload> {
 }
 
 struct Opts {
-    threads: usize,
-    warmup: usize,
-    reps: usize,
-    only: Vec<String>,
-    peer: bool,
-    peer_wait: u64,
+    common: CommonOpts,
     peer_w2_train: bool,
     peer_runs: Option<usize>,
-    json: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts {
-        threads: 2,
-        warmup: 1,
-        reps: 3,
-        only: vec![],
-        peer: true,
-        peer_wait: 120,
-        peer_w2_train: false,
-        peer_runs: None,
-        json: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--threads" => o.threads = val()?.parse()?,
-            "--warmup" => o.warmup = val()?.parse()?,
-            "--reps" => o.reps = val()?.parse()?,
-            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
-            "--no-peer" => o.peer = false,
-            "--peer-wait" => o.peer_wait = val()?.parse()?,
-            "--peer-w2-train" => o.peer_w2_train = true,
-            "--peer-runs" => o.peer_runs = Some(val()?.parse()?),
-            "--json" => o.json = Some(PathBuf::from(val()?)),
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W2b, --no-peer, --peer-wait S, --peer-runs N, --peer-w2-train, --json PATH"),
-        }
+    let (mut peer_w2_train, mut peer_runs) = (false, None);
+    let common = CommonOpts::with_runs(1, 3, 120).parse(
+        args,
+        ", --peer-runs N, --peer-w2-train",
+        |flag, value| {
+            match flag {
+                "--peer-w2-train" => peer_w2_train = true,
+                "--peer-runs" => peer_runs = Some(value()?.parse()?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )?;
+    if peer_runs == Some(0) {
+        bail!("--peer-runs must be positive");
     }
-    if o.reps == 0 || o.threads == 0 || o.peer_runs == Some(0) {
-        bail!("--reps, --threads and --peer-runs must be positive");
-    }
-    Ok(o)
+    Ok(Opts {
+        common,
+        peer_w2_train,
+        peer_runs,
+    })
 }
 
 /// Entry point of `cargo xtask bench lean [options]` (and of the per-workload children).
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        let id = args.get(i + 1).context("--child needs a workload")?;
-        let rest: Vec<String> = args
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i && j != i + 1)
-            .map(|(_, a)| a.clone())
-            .collect();
-        return child(id, &parse(&rest)?);
+    if let Some((id, rest)) = child_request(args)? {
+        return child(&id, &parse(&rest)?);
     }
     let opts = parse(args)?;
-    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["run", "--release", "--quiet", "-p", "xtask", "--"])
-            .args(["bench", "lean"])
-            .args(args)
-            .env("DLSIA_BENCH_INNER", "1")
-            .env("RAYON_NUM_THREADS", opts.threads.to_string())
-            .status()
-            .context("cannot start the release build of xtask")?;
-        if !status.success() {
-            bail!("release benchmark run failed with {status}");
-        }
+    if rerun_as_release("lean", args, opts.common.threads, &[])? {
         return Ok(());
     }
     parent(&opts)
@@ -195,7 +160,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         }
         None => uniform(&tshape, 2)?,
     };
-    let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
+    let (fwd, fwd_cpu) = time_ms(o.common.warmup, o.common.reps, || {
         net.predict(&x)?;
         Ok(())
     })?;
@@ -208,7 +173,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let (train, train_cpu) = time_ms(o.warmup, o.reps, || {
+    let (train, train_cpu) = time_ms(o.common.warmup, o.common.reps, || {
         let y = net.forward_t(&x, true)?;
         let loss = match w.classes {
             Some(_) => {
@@ -236,110 +201,33 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn run_child(id: &str, o: &Opts) -> Result<Value> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args(["bench", "lean", "--child", id])
-        .args(["--warmup", &o.warmup.to_string()])
-        .args(["--reps", &o.reps.to_string()])
-        .args(["--threads", &o.threads.to_string()])
-        .output()
-        .context("cannot start the benchmark child")?;
-    if !out.status.success() {
-        bail!("{id} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("{id}: bad child output {line}"))
-}
-
-fn peer_script() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("DLSIA_PEER_BENCH")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            root.join("../shared/peer/bench_dlsia.py"),
-            PathBuf::from("/work/shared/peer/bench_dlsia.py"),
-        ])
-        .find(|p| p.is_file())
-}
-
-fn peer_python() -> Option<PathBuf> {
-    std::env::var_os("PEER_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
-        })
-        .map(|v| v.join("bin/python"))
-        .filter(|p| p.exists())
-}
-
-/// Runs `bench_dlsia.py` for one workload and returns its result object.
-fn run_peer(id: &str, o: &Opts, skip_train: bool) -> Result<Option<Value>> {
-    let (Some(python), Some(script)) = (peer_python(), peer_script()) else {
-        eprintln!("no PyTorch peer (set PEER_VENV and DLSIA_PEER_BENCH); Rust timings only");
-        return Ok(None);
-    };
-    let tmp =
-        std::env::temp_dir().join(format!("dlsia-lean-peer-{id}-{}.json", std::process::id()));
-    let status = Command::new(python)
-        .arg(&script)
-        .args(["--workloads", id, "--threads", &o.threads.to_string()])
-        .args(["--wait-idle", &o.peer_wait.to_string(), "--run-wait", "10"])
-        .args(skip_train.then_some("--skip-train"))
-        .args(
-            o.peer_runs
-                .map(|r| {
-                    [
-                        "--warmup".to_string(),
-                        "1".into(),
-                        "--runs".into(),
-                        r.to_string(),
-                    ]
-                })
-                .into_iter()
-                .flatten(),
-        )
-        .arg("--json")
-        .arg(&tmp)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("cannot run bench_dlsia.py")?;
-    if !status.success() {
-        bail!("{} failed with {status}", script.display());
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&tmp)?)?;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(v["results"].as_array().and_then(|r| r.first()).cloned())
-}
-
-fn ms(v: &Value) -> Option<f64> {
-    let xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-    (!xs.is_empty()).then(|| median(&xs))
-}
-
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
 }
 
 fn parent(o: &Opts) -> Result<()> {
+    let c = &o.common;
     let load_before = load_average();
     eprintln!(
         "lean MSDNet workloads: {} threads, {} warm-up + {} timed runs (Rust), load average {load_before}",
-        o.threads, o.warmup, o.reps
+        c.threads, c.warmup, c.reps
     );
     let mut rows = vec![];
-    for w in workloads()
-        .into_iter()
-        .filter(|w| o.only.is_empty() || o.only.iter().any(|s| s == w.id))
-    {
+    for w in workloads().into_iter().filter(|w| c.selected(w.id)) {
         eprintln!("{} {}: Rust… (load {})", w.id, w.what, load_average());
-        let rust = run_child(w.id, o)?;
+        let rust = run_child("lean", w.id, &c.child_args(), &[])?;
         eprintln!("  {rust}");
-        let peer = match (o.peer, w.peer) {
+        let peer = match (c.peer, w.peer) {
             (true, Some(p)) => {
                 eprintln!("{} PyTorch… (load {})", w.id, load_average());
-                run_peer(p, o, p == "W2" && !o.peer_w2_train)?
+                PeerRun {
+                    workload: p,
+                    opts: c,
+                    runs: o.peer_runs.map(|r| (1, r)),
+                    skip_train: p == "W2" && !o.peer_w2_train,
+                    env: &[],
+                }
+                .run()?
             }
             _ => None,
         };
@@ -348,21 +236,15 @@ fn parent(o: &Opts) -> Result<()> {
     let load_after = load_average();
     println!(
         "\n| workload ({} threads) | params Rust / PyTorch | forward ms Rust | PyTorch | speed-up | train step ms Rust | PyTorch | speed-up | train GFLOP/s Rust | peak RSS MiB Rust | PyTorch | ratio |",
-        o.threads
+        c.threads
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut out = vec![];
     for (w, r, p) in &rows {
-        let rf = ms(&r["forward_ms"]);
-        let rt = ms(&r["train_ms"]);
-        let pf = p
-            .as_ref()
-            .and_then(|p| p["forward"]["median_s"].as_f64())
-            .map(|s| s * 1e3);
-        let pt = p
-            .as_ref()
-            .and_then(|p| p["train"]["median_s"].as_f64())
-            .map(|s| s * 1e3);
+        let rf = median_of(&r["forward_ms"]);
+        let rt = median_of(&r["train_ms"]);
+        let (pf, _) = peer_phase_ms(p.as_ref(), "forward");
+        let (pt, _) = peer_phase_ms(p.as_ref(), "train");
         let rr = r["peak_rss_mib"].as_f64();
         let pr = p.as_ref().and_then(|p| p["maxrss_total_mib"].as_f64());
         let speed = |rust: Option<f64>, peer: Option<f64>| match (rust, peer) {
@@ -402,23 +284,9 @@ fn parent(o: &Opts) -> Result<()> {
         "\nProcess CPU time (user + system, all threads; less sensitive to load than wall-clock):\n\n| workload | train step CPU-s Rust | PyTorch | ratio | train GFLOP per CPU-s Rust | forward CPU-s Rust | PyTorch | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (w, r, p) in &rows {
-        let rt = ms(&r["train_cpu_s"]);
-        let rf = ms(&r["forward_cpu_s"]);
-        let peer_cpu = |phase: &str| {
-            let ph = &p.as_ref()?[phase];
-            let u: Vec<f64> = ph["user_s"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_f64)
-                .collect();
-            let s: Vec<f64> = ph["sys_s"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_f64)
-                .collect();
-            let v: Vec<f64> = u.iter().zip(&s).map(|(a, b)| a + b).collect();
-            (!v.is_empty()).then(|| median(&v))
-        };
+        let rt = median_of(&r["train_cpu_s"]);
+        let rf = median_of(&r["forward_cpu_s"]);
+        let peer_cpu = |phase: &str| peer_phase_ms(p.as_ref(), phase).1.map(|ms| ms / 1e3);
         let (pt, pf) = (peer_cpu("train"), peer_cpu("forward"));
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => format!("{:.1}×", b / a),
@@ -439,9 +307,9 @@ fn parent(o: &Opts) -> Result<()> {
     }
     println!(
         "\nRust: medians of {} runs after {} warm-up(s); PyTorch: bench_dlsia.py's medians. Load average {load_before} before, {load_after} after.",
-        o.reps, o.warmup
+        c.reps, c.warmup
     );
-    if let Some(path) = &o.json {
+    if let Some(path) = &c.json {
         std::fs::write(path, serde_json::to_string_pretty(&Value::Array(out))?)?;
     }
     Ok(())

@@ -26,9 +26,12 @@
 //! again, which is most of the CPU time of the SMSNet workload W4).
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::bench_util::{load_average, median, peak_rss_mib, time_ms, uniform};
+use crate::bench_proc::{
+    child_request, median_of, peer_phase_ms, rerun_as_release, run_child, CommonOpts, PeerRun,
+    TUNED_MALLOC,
+};
+use crate::bench_util::{load_average, peak_rss_mib, time_ms, uniform};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -101,103 +104,50 @@ fn network(id: &str) -> Result<Box<dyn Network>> {
 }
 
 struct Opts {
-    threads: usize,
-    warmup: usize,
-    reps: usize,
-    only: Vec<String>,
-    peer: bool,
-    peer_wait: u64,
-    json: Option<PathBuf>,
+    common: CommonOpts,
     skip_train: bool,
     peer_w2_train: bool,
     tuned_malloc: bool,
 }
 
-/// glibc tunables that keep freed large buffers in the process (see `--tuned-malloc`).
-const TUNED_MALLOC: &str =
-    "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295";
-
-/// The `GLIBC_TUNABLES` value of every benchmark child.
-fn tunables(o: &Opts) -> &'static str {
-    if o.tuned_malloc {
-        TUNED_MALLOC
-    } else {
-        ""
-    }
+/// The environment of every benchmark child, both sides (`--tuned-malloc`).
+fn child_env(o: &Opts) -> Vec<(&'static str, &'static str)> {
+    vec![(
+        "GLIBC_TUNABLES",
+        if o.tuned_malloc { TUNED_MALLOC } else { "" },
+    )]
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts {
-        threads: 2,
-        warmup: 1,
-        reps: 3,
-        only: vec![],
-        peer: true,
-        peer_wait: 60,
-        json: None,
-        skip_train: false,
-        peer_w2_train: false,
-        tuned_malloc: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--threads" => o.threads = val()?.parse()?,
-            "--warmup" => o.warmup = val()?.parse()?,
-            "--reps" => o.reps = val()?.parse()?,
-            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
-            "--no-peer" => o.peer = false,
-            "--peer-wait" => o.peer_wait = val()?.parse()?,
-            "--json" => o.json = Some(PathBuf::from(val()?)),
-            "--skip-train" => o.skip_train = true,
-            "--peer-w2-train" => o.peer_w2_train = true,
-            "--tuned-malloc" => o.tuned_malloc = true,
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W1,W4, --no-peer, --peer-wait S, --json PATH, --skip-train, --peer-w2-train, --tuned-malloc"),
-        }
-    }
-    if o.reps == 0 || o.threads == 0 {
-        bail!("--reps and --threads must be positive");
-    }
-    Ok(o)
+    let (mut skip_train, mut peer_w2_train, mut tuned_malloc) = (false, false, false);
+    let common = CommonOpts::with_runs(1, 3, 60).parse(
+        args,
+        ", --skip-train, --peer-w2-train, --tuned-malloc",
+        |flag, _| {
+            match flag {
+                "--skip-train" => skip_train = true,
+                "--peer-w2-train" => peer_w2_train = true,
+                "--tuned-malloc" => tuned_malloc = true,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )?;
+    Ok(Opts {
+        common,
+        skip_train,
+        peer_w2_train,
+        tuned_malloc,
+    })
 }
 
 /// Entry point of `cargo xtask bench mixed [options]` (and of the per-workload children).
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(id) = args
-        .iter()
-        .position(|a| a == "--child")
-        .map(|i| &args[i + 1])
-    {
-        let rest: Vec<String> = args
-            .iter()
-            .filter(|a| *a != "--child" && *a != id)
-            .cloned()
-            .collect();
-        return child(id, &parse(&rest)?);
+    if let Some((id, rest)) = child_request(args)? {
+        return child(&id, &parse(&rest)?);
     }
     let opts = parse(args)?;
-    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "mixed",
-            ])
-            .args(args)
-            .env("DLSIA_BENCH_INNER", "1")
-            .env("RAYON_NUM_THREADS", opts.threads.to_string())
-            .status()
-            .context("cannot start the release build of xtask")?;
-        if !status.success() {
-            bail!("release benchmark run failed with {status}");
-        }
+    if rerun_as_release("mixed", args, opts.common.threads, &[])? {
         return Ok(());
     }
     parent(&opts)
@@ -220,7 +170,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         }
         Loss::L1 => uniform(&tshape, 2)?,
     };
-    let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
+    let (fwd, fwd_cpu) = time_ms(o.common.warmup, o.common.reps, || {
         net.predict(&x)?;
         Ok(())
     })?;
@@ -236,7 +186,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     let (reps, warmup) = if o.skip_train {
         (0, 0)
     } else {
-        (o.reps, o.warmup)
+        (o.common.reps, o.common.warmup)
     };
     let (train, train_cpu) = time_ms(warmup, reps, || {
         let y = net.forward_t(&x, true)?;
@@ -265,104 +215,16 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn run_child(id: &str, o: &Opts) -> Result<Value> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args(["bench", "mixed", "--child", id])
-        .args([
-            "--warmup",
-            &o.warmup.to_string(),
-            "--reps",
-            &o.reps.to_string(),
-        ])
-        .args(["--threads", &o.threads.to_string()])
-        .args(o.skip_train.then_some("--skip-train"))
-        .env("GLIBC_TUNABLES", tunables(o))
-        .output()
-        .context("cannot start the benchmark child")?;
-    if !out.status.success() {
-        bail!("{id} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("{id}: bad child output {line}"))
-}
-
-fn peer_script() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("DLSIA_PEER_BENCH")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            root.join("../shared/peer/bench_dlsia.py"),
-            PathBuf::from("/work/shared/peer/bench_dlsia.py"),
-        ])
-        .find(|p| p.is_file())
-}
-
-fn peer_python() -> Option<PathBuf> {
-    std::env::var_os("PEER_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
-        })
-        .map(|v| v.join("bin/python"))
-        .filter(|p| p.exists())
-}
-
-/// Runs `bench_dlsia.py` for one workload and returns its result object.
-fn run_peer(id: &str, o: &Opts) -> Result<Option<Value>> {
-    let (Some(python), Some(script)) = (peer_python(), peer_script()) else {
-        eprintln!("no PyTorch peer (set PEER_VENV and DLSIA_PEER_BENCH); Rust timings only");
-        return Ok(None);
-    };
-    let skip_train = o.skip_train || (id == "W2" && !o.peer_w2_train);
-    let tmp =
-        std::env::temp_dir().join(format!("dlsia-mixed-peer-{id}-{}.json", std::process::id()));
-    let status = Command::new(python)
-        .arg(&script)
-        .args(["--workloads", id, "--threads", &o.threads.to_string()])
-        .args([
-            "--warmup",
-            &o.warmup.to_string(),
-            "--runs",
-            &o.reps.to_string(),
-        ])
-        .args(["--wait-idle", &o.peer_wait.to_string(), "--run-wait", "10"])
-        .args(skip_train.then_some("--skip-train"))
-        .arg("--json")
-        .arg(&tmp)
-        .env("GLIBC_TUNABLES", tunables(o))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("cannot run bench_dlsia.py")?;
-    if !status.success() {
-        bail!("{} failed with {status}", script.display());
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&tmp)?)?;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(v["results"].as_array().and_then(|r| r.first()).cloned())
-}
-
-/// Median milliseconds of a PyTorch phase: wall-clock and CPU (user + system).
-fn peer_ms(p: &Option<Value>, phase: &str) -> (Option<f64>, Option<f64>) {
-    let Some(ph) = p.as_ref().map(|p| &p[phase]) else {
-        return (None, None);
-    };
-    let wall = ph["median_s"].as_f64().map(|s| s * 1e3);
-    let sum = |k: &str| -> Option<Vec<f64>> {
-        Some(ph[k].as_array()?.iter().filter_map(Value::as_f64).collect())
-    };
-    let cpu = match (sum("user_s"), sum("sys_s")) {
-        (Some(u), Some(s)) if !u.is_empty() && u.len() == s.len() => {
-            let v: Vec<f64> = u.iter().zip(&s).map(|(a, b)| (a + b) * 1e3).collect();
-            Some(median(&v))
-        }
-        _ => None,
-    };
-    (wall, cpu)
+/// The child's arguments: the options that change what it measures.
+fn child_args(o: &Opts) -> Vec<String> {
+    let mut a = o.common.child_args();
+    a.extend(o.skip_train.then(|| "--skip-train".to_string()));
+    a
 }
 
 fn parent(o: &Opts) -> Result<()> {
+    let c = &o.common;
+    let env = child_env(o);
     let load_before = load_average();
     let malloc = if o.tuned_malloc {
         "tuned malloc (GLIBC_TUNABLES, both sides)"
@@ -371,29 +233,29 @@ fn parent(o: &Opts) -> Result<()> {
     };
     eprintln!(
         "mixed-scale workloads: {} threads, {} warm-up + {} timed runs, {malloc}, load average {load_before}",
-        o.threads, o.warmup, o.reps
+        c.threads, c.warmup, c.reps
     );
     let mut rows = vec![];
-    for w in workloads()
-        .into_iter()
-        .filter(|w| o.only.is_empty() || o.only.iter().any(|s| s == w.id))
-    {
+    for w in workloads().into_iter().filter(|w| c.selected(w.id)) {
         eprintln!("{} {}: Rust…", w.id, w.what);
-        let rust = run_child(w.id, o)?;
+        let rust = run_child("mixed", w.id, &child_args(o), &env)?;
         eprintln!("{} Rust: {rust}", w.id);
-        let peer = if o.peer {
+        let peer = if c.peer {
             eprintln!("{} PyTorch…", w.id);
-            run_peer(w.id, o)?
+            PeerRun {
+                workload: w.id,
+                opts: c,
+                runs: Some((c.warmup, c.reps)),
+                skip_train: o.skip_train || (w.id == "W2" && !o.peer_w2_train),
+                env: &env,
+            }
+            .run()?
         } else {
             None
         };
         rows.push((w, rust, peer));
     }
     let load_after = load_average();
-    let ms = |v: &Value| -> Option<f64> {
-        let xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-        (!xs.is_empty()).then(|| median(&xs))
-    };
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => format!("{:.2}", a / b),
@@ -401,18 +263,18 @@ fn parent(o: &Opts) -> Result<()> {
     };
     println!(
         "\n| workload ({} threads) | params | forward ms Rust | PyTorch | ratio | train step ms Rust | PyTorch | ratio | train CPU ms Rust | PyTorch | ratio | peak RSS MiB Rust | PyTorch | ratio |",
-        o.threads
+        c.threads
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut out = vec![];
     for (w, r, p) in &rows {
         let (rf, rt, rtc) = (
-            ms(&r["forward_ms"]),
-            ms(&r["train_ms"]),
-            ms(&r["train_cpu_ms"]),
+            median_of(&r["forward_ms"]),
+            median_of(&r["train_ms"]),
+            median_of(&r["train_cpu_ms"]),
         );
-        let (pf, _) = peer_ms(p, "forward");
-        let (pt, ptc) = peer_ms(p, "train");
+        let (pf, _) = peer_phase_ms(p.as_ref(), "forward");
+        let (pt, ptc) = peer_phase_ms(p.as_ref(), "train");
         let rr = r["peak_rss_mib"].as_f64();
         let pr = p.as_ref().and_then(|p| p["maxrss_total_mib"].as_f64());
         let status = p
@@ -442,9 +304,9 @@ fn parent(o: &Opts) -> Result<()> {
     }
     println!(
         "\nmedians of {} runs after {} warm-ups (PyTorch: 1 warm-up + 3 runs when a step takes > 20 s); {malloc}; load average {load_before} before, {load_after} after",
-        o.reps, o.warmup
+        c.reps, c.warmup
     );
-    if let Some(path) = &o.json {
+    if let Some(path) = &c.json {
         std::fs::write(path, serde_json::to_string_pretty(&Value::Array(out))?)?;
     }
     Ok(())

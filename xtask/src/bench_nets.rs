@@ -1,6 +1,9 @@
 //! `cargo xtask bench nets`: the dlsia-nets workloads W3 (TUNet 2-D), W5 (MSAE) and W6 (TUNet
 //! 3-D) of `../shared/peer/README.md` against the PyTorch original, same threads, same run.
 //!
+//! S1 (dlsia's default SparseAutoEncoder, with the graphs the original sampled) runs its
+//! PyTorch side through `tools/bench_sparse_dlsia.py`, a wrapper of `bench_dlsia.py`.
+//!
 //! The command re-runs itself as a release build with `RAYON_NUM_THREADS` set. Each Rust
 //! workload runs in a fresh child process (so that peak RSS is per workload): parameters,
 //! median forward time (eval mode), median training step (forward in train mode + loss +
@@ -15,10 +18,13 @@
 //! call `dlsia_ops::alloc::tune_for_throughput()` first, as a training binary may).
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::bench_util::{load_average, median, peak_rss_mib, time_ms, uniform};
-use anyhow::{bail, Context, Result};
+use crate::bench_proc::{
+    child_request, median_of, peer_phase_ms, peer_script, rerun_as_release, run_child, CommonOpts,
+    PeerRun,
+};
+use crate::bench_util::{load_average, peak_rss_mib, time_ms, uniform};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use dlsia_nets::{MsaeConfig, Topology, TuNetConfig};
@@ -34,8 +40,17 @@ struct Workload {
     classes: Option<usize>,
 }
 
-fn workloads() -> Vec<Workload> {
-    vec![
+/// S1's topology: dlsia's default SparseAutoEncoder with the graphs the original sampled
+/// (`tools/bench_sparse_s1.json`, written by `tools/bench_sparse_dlsia.py --write-topology`).
+fn sparse_s1() -> Result<Topology> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_sparse_s1.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)?;
+    Ok(serde_json::from_value(v["topology"].clone())?)
+}
+
+fn workloads() -> Result<Vec<Workload>> {
+    Ok(vec![
         Workload {
             id: "W3",
             what: "TUNet 2-D depth 4 base 16, 4×1×256², cross-entropy",
@@ -57,91 +72,50 @@ fn workloads() -> Vec<Workload> {
             input: vec![1, 1, 64, 64, 64],
             classes: Some(2),
         },
-    ]
+        Workload {
+            id: "S1",
+            what: "SparseAutoEncoder defaults (28²→7², depth 20, latent [32, 2]), 64×1×28², MSE",
+            topology: sparse_s1()?,
+            input: vec![64, 1, 28, 28],
+            classes: None,
+        },
+    ])
 }
 
 struct Opts {
-    threads: usize,
-    warmup: usize,
-    reps: usize,
-    only: Vec<String>,
-    peer: bool,
-    peer_wait: u64,
-    json: Option<PathBuf>,
+    common: CommonOpts,
     skip_train: bool,
     tune_alloc: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts {
-        threads: 2,
-        warmup: 3,
-        reps: 7,
-        only: vec![],
-        peer: true,
-        peer_wait: 120,
-        json: None,
-        skip_train: false,
-        tune_alloc: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--threads" => o.threads = val()?.parse()?,
-            "--warmup" => o.warmup = val()?.parse()?,
-            "--reps" => o.reps = val()?.parse()?,
-            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
-            "--no-peer" => o.peer = false,
-            "--peer-wait" => o.peer_wait = val()?.parse()?,
-            "--json" => o.json = Some(PathBuf::from(val()?)),
-            "--skip-train" => o.skip_train = true,
-            "--tune-alloc" => o.tune_alloc = true,
-            other => bail!("unknown option {other}; expected --threads N, --warmup N, --reps N, --only W3,W5, --no-peer, --peer-wait S, --json PATH, --skip-train, --tune-alloc"),
-        }
-    }
-    if o.reps == 0 || o.threads == 0 {
-        bail!("--reps and --threads must be positive");
-    }
-    Ok(o)
+    let (mut skip_train, mut tune_alloc) = (false, false);
+    let common = CommonOpts::with_runs(3, 7, 120).parse(
+        args,
+        ", --skip-train, --tune-alloc",
+        |flag, _| {
+            match flag {
+                "--skip-train" => skip_train = true,
+                "--tune-alloc" => tune_alloc = true,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )?;
+    Ok(Opts {
+        common,
+        skip_train,
+        tune_alloc,
+    })
 }
 
 /// Entry point of `cargo xtask bench nets [options]` (and of the per-workload children).
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(id) = args
-        .iter()
-        .position(|a| a == "--child")
-        .map(|i| &args[i + 1])
-    {
-        let rest: Vec<String> = args
-            .iter()
-            .filter(|a| *a != "--child" && *a != id)
-            .cloned()
-            .collect();
-        return child(id, &parse(&rest)?);
+    if let Some((id, rest)) = child_request(args)? {
+        return child(&id, &parse(&rest)?);
     }
     let opts = parse(args)?;
-    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "nets",
-            ])
-            .args(args)
-            .env("DLSIA_BENCH_INNER", "1")
-            .env("RAYON_NUM_THREADS", opts.threads.to_string())
-            .status()
-            .context("cannot start the release build of xtask")?;
-        if !status.success() {
-            bail!("release benchmark run failed with {status}");
-        }
+    if rerun_as_release("nets", args, opts.common.threads, &[])? {
         return Ok(());
     }
     parent(&opts)
@@ -149,7 +123,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Times one workload in this (child) process and prints one JSON line.
 fn child(id: &str, o: &Opts) -> Result<()> {
-    let w = workloads()
+    let w = workloads()?
         .into_iter()
         .find(|w| w.id == id)
         .with_context(|| format!("unknown workload {id}"))?;
@@ -167,7 +141,7 @@ fn child(id: &str, o: &Opts) -> Result<()> {
         }
         None => x.clone(),
     };
-    let (fwd, fwd_cpu) = time_ms(o.warmup, o.reps, || {
+    let (fwd, fwd_cpu) = time_ms(o.common.warmup, o.common.reps, || {
         net.predict(&x)?;
         Ok(())
     })?;
@@ -180,8 +154,8 @@ fn child(id: &str, o: &Opts) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let reps = if o.skip_train { 0 } else { o.reps };
-    let warmup = if o.skip_train { 0 } else { o.warmup };
+    let reps = if o.skip_train { 0 } else { o.common.reps };
+    let warmup = if o.skip_train { 0 } else { o.common.warmup };
     let (train, train_cpu) = time_ms(warmup, reps, || {
         let y = net.forward_t(&x, true)?;
         let loss = match w.classes {
@@ -209,150 +183,78 @@ fn child(id: &str, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn run_child(id: &str, o: &Opts) -> Result<Value> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .args(["bench", "nets", "--child", id])
-        .args([
-            "--warmup",
-            &o.warmup.to_string(),
-            "--reps",
-            &o.reps.to_string(),
-        ])
-        .args(["--threads", &o.threads.to_string()])
-        .args(o.skip_train.then_some("--skip-train"))
-        .args(o.tune_alloc.then_some("--tune-alloc"))
-        .output()
-        .context("cannot start the benchmark child")?;
-    if !out.status.success() {
-        bail!("{id} failed: {}", String::from_utf8_lossy(&out.stderr));
+/// The sparsenet workloads (S…) run through this repository's wrapper of `bench_dlsia.py`
+/// (`tools/bench_sparse_dlsia.py`, which adds them); the others through `bench_dlsia.py`.
+fn peer_script_for(id: &str) -> Option<PathBuf> {
+    if id.starts_with('S') {
+        let s = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_sparse_dlsia.py");
+        s.is_file().then_some(s)
+    } else {
+        peer_script()
     }
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("{id}: bad child output {line}"))
 }
 
-fn peer_script() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("DLSIA_PEER_BENCH")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            root.join("../shared/peer/bench_dlsia.py"),
-            PathBuf::from("/work/shared/peer/bench_dlsia.py"),
-        ])
-        .find(|p| p.is_file())
-}
-
-fn peer_python() -> Option<PathBuf> {
-    std::env::var_os("PEER_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
-        })
-        .map(|v| v.join("bin/python"))
-        .filter(|p| p.exists())
-}
-
-/// Runs `bench_dlsia.py` for one workload and returns its result object.
-fn run_peer(id: &str, o: &Opts) -> Result<Option<Value>> {
-    let (Some(python), Some(script)) = (peer_python(), peer_script()) else {
-        eprintln!("no PyTorch peer (set PEER_VENV and DLSIA_PEER_BENCH); Rust timings only");
-        return Ok(None);
-    };
-    let tmp =
-        std::env::temp_dir().join(format!("dlsia-nets-peer-{id}-{}.json", std::process::id()));
-    let status = Command::new(python)
-        .arg(&script)
-        .args(["--workloads", id, "--threads", &o.threads.to_string()])
-        .args([
-            "--warmup",
-            &o.warmup.to_string(),
-            "--runs",
-            &o.reps.to_string(),
-        ])
-        .args(["--wait-idle", &o.peer_wait.to_string(), "--run-wait", "10"])
-        .args(o.skip_train.then_some("--skip-train"))
-        .arg("--json")
-        .arg(&tmp)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("cannot run bench_dlsia.py")?;
-    if !status.success() {
-        bail!("{} failed with {status}", script.display());
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&tmp)?)?;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(v["results"].as_array().and_then(|r| r.first()).cloned())
+/// The child's arguments: the options that change what it measures.
+fn child_args(o: &Opts) -> Vec<String> {
+    let mut a = o.common.child_args();
+    a.extend(o.skip_train.then(|| "--skip-train".to_string()));
+    a.extend(o.tune_alloc.then(|| "--tune-alloc".to_string()));
+    a
 }
 
 fn parent(o: &Opts) -> Result<()> {
+    let c = &o.common;
     let load_before = load_average();
     eprintln!(
         "dlsia-nets workloads: {} threads, {} warm-up + {} timed runs, load average {load_before}{}",
-        o.threads,
-        o.warmup,
-        o.reps,
+        c.threads,
+        c.warmup,
+        c.reps,
         if o.tune_alloc { ", Rust allocator tuned" } else { "" }
     );
     let mut rows = vec![];
-    for w in workloads()
-        .into_iter()
-        .filter(|w| o.only.is_empty() || o.only.iter().any(|s| s == w.id))
-    {
+    for w in workloads()?.into_iter().filter(|w| c.selected(w.id)) {
         eprintln!("{} {}: Rust…", w.id, w.what);
-        let rust = run_child(w.id, o)?;
-        let peer = if o.peer {
+        let rust = run_child("nets", w.id, &child_args(o), &[])?;
+        let peer = if c.peer {
             eprintln!("{} PyTorch…", w.id);
-            run_peer(w.id, o)?
+            PeerRun {
+                workload: w.id,
+                opts: c,
+                runs: Some((c.warmup, c.reps)),
+                skip_train: o.skip_train,
+                env: &[],
+            }
+            .run_with(peer_script_for(w.id))?
         } else {
             None
         };
         rows.push((w, rust, peer));
     }
     let load_after = load_average();
-    let ms = |v: &Value| -> Option<f64> {
-        let xs: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-        (!xs.is_empty()).then(|| median(&xs))
-    };
-    // The original's CPU time per timed run: user + system seconds of its process.
-    let peer_cpu = |p: &Value, phase: &str| -> Option<f64> {
-        let u = p[phase]["user_s"].as_array()?;
-        let s = p[phase]["sys_s"].as_array()?;
-        let xs: Vec<f64> = u
-            .iter()
-            .zip(s)
-            .filter_map(|(a, b)| Some((a.as_f64()? + b.as_f64()?) * 1e3))
-            .collect();
-        (!xs.is_empty()).then(|| median(&xs))
-    };
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => format!("{:.2}", a / b),
         _ => "–".to_string(),
     };
-    for (title, rkey, pkey) in [
-        ("wall-clock ms (median)", ["forward_ms", "train_ms"], None),
+    for (title, rkey, cpu) in [
+        ("wall-clock ms (median)", ["forward_ms", "train_ms"], false),
         (
             "process CPU ms (median)",
             ["forward_cpu_ms", "train_cpu_ms"],
-            Some(()),
+            true,
         ),
     ] {
         println!(
             "\n{title}, {} threads\n\n| workload | params Rust / PyTorch | forward Rust | PyTorch | ratio | train step Rust | PyTorch | ratio | peak RSS MiB Rust | PyTorch |",
-            o.threads
+            c.threads
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (w, r, p) in &rows {
-            let (rf, rt) = (ms(&r[rkey[0]]), ms(&r[rkey[1]]));
-            let (pf, pt) = match (p, pkey) {
-                (Some(p), None) => (
-                    p["forward"]["median_s"].as_f64().map(|s| s * 1e3),
-                    p["train"]["median_s"].as_f64().map(|s| s * 1e3),
-                ),
-                (Some(p), Some(())) => (peer_cpu(p, "forward"), peer_cpu(p, "train")),
-                (None, _) => (None, None),
-            };
+            let (rf, rt) = (median_of(&r[rkey[0]]), median_of(&r[rkey[1]]));
+            let pick = |(wall, cpu_ms): (Option<f64>, Option<f64>)| if cpu { cpu_ms } else { wall };
+            let pf = pick(peer_phase_ms(p.as_ref(), "forward"));
+            let pt = pick(peer_phase_ms(p.as_ref(), "train"));
             println!(
                 "| {} {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
                 w.id,
@@ -379,9 +281,9 @@ fn parent(o: &Opts) -> Result<()> {
         .collect();
     println!(
         "\nmedians of {} runs after {} warm-ups; load average {load_before} before, {load_after} after",
-        o.reps, o.warmup
+        c.reps, c.warmup
     );
-    if let Some(path) = &o.json {
+    if let Some(path) = &c.json {
         std::fs::write(path, serde_json::to_string_pretty(&Value::Array(out))?)?;
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::bench_proc::{peer_python, rerun_as_release, TUNED_MALLOC};
 use crate::bench_util::{load_average, median, time_ms};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
@@ -134,10 +135,6 @@ struct Opts {
     tuned_malloc: bool,
 }
 
-/// glibc tunables that keep freed large buffers in the process (see `--tuned-malloc`).
-const TUNED_MALLOC: &str =
-    "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295";
-
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         threads: 2,
@@ -169,31 +166,12 @@ fn parse(args: &[String]) -> Result<Opts> {
 /// Entry point of `cargo xtask bench ops [options]`.
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    if std::env::var_os("DLSIA_BENCH_INNER").is_none() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        if opts.tuned_malloc {
-            cmd.env("GLIBC_TUNABLES", TUNED_MALLOC);
-        }
-        let status = cmd
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "ops",
-            ])
-            .args(args)
-            .env("DLSIA_BENCH_INNER", "1")
-            .env("RAYON_NUM_THREADS", opts.threads.to_string())
-            .status()
-            .context("cannot start the release build of xtask")?;
-        if !status.success() {
-            bail!("release benchmark run failed with {status}");
-        }
+    let env: &[(&str, &str)] = if opts.tuned_malloc {
+        &[("GLIBC_TUNABLES", TUNED_MALLOC)]
+    } else {
+        &[]
+    };
+    if rerun_as_release("ops", args, opts.threads, env)? {
         return Ok(());
     }
     inner(&opts)
@@ -305,19 +283,13 @@ fn inner(o: &Opts) -> Result<()> {
 }
 
 fn run_peer(o: &Opts) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
-    let venv = std::env::var_os("PEER_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dlsia-peer/venv"))
-        })
-        .filter(|p| p.join("bin/python").exists());
-    let Some(venv) = venv else {
+    let Some(python) = peer_python() else {
         eprintln!("no PyTorch peer venv (set PEER_VENV); printing Rust timings only");
         return Ok(None);
     };
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bench_ops.py");
-    eprintln!("running the PyTorch side ({})", venv.display());
-    let out = Command::new(venv.join("bin/python"))
+    eprintln!("running the PyTorch side ({})", python.display());
+    let out = Command::new(python)
         .arg(&script)
         .args([
             "--threads",

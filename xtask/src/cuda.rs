@@ -9,7 +9,12 @@
 //!    `cuda` feature (type-checks the CUDA code paths, including Candle's CUDA backend, whose
 //!    own kernels nvcc compiles on the first run: minutes).
 //!
-//! Linking and running need a GPU machine; see README.md.
+//! Linking and running need a GPU machine; see README.md. There, `cargo xtask cuda --run-tests`
+//! does everything a GPU owner owes in one command: it runs the CUDA test suites
+//! (`cargo test --features cuda` of every crate with a `cuda` feature; every `test_device!` test
+//! then also runs on GPU 0) and the GPU benchmark (`cargo xtask bench gpu`: LeanMsdNet and
+//! MsdNet against PyTorch's MSDNet, train step and peak GPU memory), and prints a table to paste
+//! into BENCHMARKS.md. Without a GPU it refuses and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,11 +37,18 @@ const ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
 /// Entry point of `cargo xtask cuda`.
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(a) = args.first() {
-        bail!("`cargo xtask cuda` takes no arguments (got `{a}`); set DLSIA_CUDA_HOME to choose the toolkit folder");
+    let mut run_tests = false;
+    for a in args {
+        match a.as_str() {
+            "--run-tests" => run_tests = true,
+            other => bail!("`cargo xtask cuda` takes only `--run-tests` (got `{other}`); set DLSIA_CUDA_HOME to choose the toolkit folder"),
+        }
     }
     let root = workspace_root()?;
     let home = toolkit_home()?;
+    if run_tests {
+        return run_on_gpu(&root, &home);
+    }
     let t0 = Instant::now();
     install(&home)?;
     eprintln!(
@@ -54,10 +66,12 @@ pub fn run(args: &[String]) -> Result<()> {
     );
 
     let t2 = Instant::now();
-    let crates = cuda_crates(&root)?;
+    let mut crates = cuda_crates(&root)?;
     if crates.is_empty() {
         bail!("no crate under crates/ declares a `cuda` feature");
     }
+    // xtask's own `cuda` feature: the GPU benchmark's memory measurement.
+    crates.push("xtask".into());
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root).arg("clippy");
     for c in &crates {
@@ -89,6 +103,72 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!(
         "to build by hand: export PATH={0}/bin:$PATH CUDA_HOME={0} NVCC={0}/bin/nvcc CUDA_COMPUTE_CAP=80",
         home.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask cuda --run-tests`: the CUDA test suites and the GPU benchmark, on a GPU machine.
+fn run_on_gpu(root: &Path, home: &Path) -> Result<()> {
+    let gpus = Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    if !gpus.contains("GPU") {
+        bail!("`cargo xtask cuda --run-tests` needs an NVIDIA GPU and `nvidia-smi`, and this machine has none; without a GPU, `cargo xtask cuda` compiles the kernels and type-checks the `cuda` features, and `cargo xtask bench gpu --device cpu --tiny` checks the benchmark");
+    }
+    eprintln!("{gpus}");
+    // A toolkit already on the machine (CUDA_HOME) wins; else the cached PyPI one (installed if
+    // missing, which needs the network).
+    let home = match std::env::var_os("CUDA_HOME").map(PathBuf::from) {
+        Some(h) if h.join("bin").join("nvcc").is_file() => h,
+        _ => {
+            install(home)?;
+            home.to_path_buf()
+        }
+    };
+    let crates = cuda_crates(root)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(root).arg("test");
+    for c in &crates {
+        cmd.args(["-p", c]);
+    }
+    cmd.args(["--features", "cuda"]);
+    toolkit_env(&mut cmd, &home);
+    // Let build.rs ask nvidia-smi for the GPU's compute capability.
+    cmd.env_remove("CUDA_COMPUTE_CAP");
+    eprintln!("$ cargo test -p {} --features cuda", crates.join(" -p "));
+    let status = cmd.status().context("cannot start cargo")?;
+    if !status.success() {
+        bail!("the CUDA test suites failed ({status})");
+    }
+    let json = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("bench")
+        .join("gpu-bench.json");
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(root)
+        .args(["xtask", "bench", "gpu", "--device", "cuda:0", "--json"])
+        .arg(&json);
+    toolkit_env(&mut cmd, &home);
+    cmd.env_remove("CUDA_COMPUTE_CAP");
+    eprintln!(
+        "$ cargo xtask bench gpu --device cuda:0 --json {}",
+        json.display()
+    );
+    let status = cmd.status().context("cannot start cargo")?;
+    if !status.success() {
+        bail!("the GPU benchmark failed ({status})");
+    }
+    eprintln!(
+        "CUDA tests passed; paste the table above into BENCHMARKS.md (## GPU), with the GPU named"
     );
     Ok(())
 }

@@ -8,14 +8,18 @@
 //! * `bench ops`: the dlsia-ops kernels against PyTorch, same shapes and threads (see `bench_ops.rs`).
 //! * `bench lean`: the lean MSDNet on the MSDNet workloads against PyTorch (see `bench_lean.rs`).
 //! * `bench train`: training precision (f32/f16/bf16) on the CPU against PyTorch (see `bench_train.rs`).
+//! * `bench gpu`: LeanMsdNet and MsdNet against PyTorch's MSDNet on a GPU, train step and peak
+//!   GPU memory (see `bench_gpu.rs`; `--device cpu --tiny` checks it without a GPU).
 //! * `cuda`: installs a CUDA 13.0 toolkit from PyPI, compiles every kernel to PTX and
 //!   type-checks the `cuda` features, all without a GPU (see `cuda.rs`).
 
 mod bench_all;
+mod bench_gpu;
 mod bench_lean;
 mod bench_mixed;
 mod bench_nets;
 mod bench_ops;
+mod bench_proc;
 mod bench_train;
 mod bench_util;
 mod cuda;
@@ -63,6 +67,8 @@ commands:
   bench ops    dlsia-ops kernels vs PyTorch (2 threads)
   bench lean   lean MSDNet W1/W2/W2b/3-D/depth scaling vs PyTorch (2 threads)
   bench train  training precision f32/f16/bf16 on the CPU vs PyTorch (2 threads)
+  bench gpu    G1 (MSDNet depth 100, 4×1×512²) train step + peak GPU memory vs PyTorch on a GPU
+               (--device cpu --tiny checks it without one)
   cuda         install CUDA 13.0 nvcc (PyPI), compile kernels for sm_80/sm_90, check --features cuda";
 
 fn main() -> Result<()> {
@@ -79,6 +85,7 @@ fn main() -> Result<()> {
             Some("ops") => bench_ops::run(&args[2..]),
             Some("lean") => bench_lean::run(&args[2..]),
             Some("train") => bench_train::run(&args[2..]),
+            Some("gpu") => bench_gpu::run(&args[2..]),
             _ => {
                 eprintln!("{USAGE}");
                 bail!("unknown or missing bench suite")

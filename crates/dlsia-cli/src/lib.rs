@@ -7,7 +7,7 @@
 //!   `torch.save` writes;
 //! * [`torch_file`]: torch zip archives — the unpickled object and its tensors as Candle tensors;
 //! * [`import`]: model files saved by the PyTorch original's `save_network_parameters`
-//!   (MSDNet, TUNet, TUNet3+, SMSNet 2-D/3-D) decoded into dlsia-rs topologies and weights.
+//!   (MSDNet, TUNet, TUNet3+, SMSNet 2-D/3-D, sparsenet) decoded into dlsia-rs topologies and weights.
 
 pub mod error;
 pub mod import;

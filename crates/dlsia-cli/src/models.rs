@@ -57,6 +57,8 @@ pub struct Model {
     pub task: Task,
     /// Input normalisation stored with it.
     pub normalization: Option<Normalization>,
+    /// The device its weights live on (inputs are moved there).
+    pub device: Device,
 }
 
 impl Model {
@@ -97,15 +99,17 @@ impl Model {
             net,
             task,
             normalization,
+            device: device.clone(),
         })
     }
 
     /// Runs the network in eval mode on a raw batch `(B, C_in, spatial…)`: normalises it,
     /// then returns class probabilities (segmentation) or values (regression).
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.to_device(&self.device)?;
         let x = match &self.normalization {
-            Some(n) => n.apply_batch(x)?,
-            None => x.clone(),
+            Some(n) => n.apply_batch(&x)?,
+            None => x,
         };
         let y = self.net.forward_t(&x, false)?;
         Ok(match self.task {
@@ -132,11 +136,12 @@ fn sigmoid(y: &Tensor) -> Result<Tensor> {
     Ok((y.neg()?.exp()? + 1.0)?.recip()?)
 }
 
-/// Mean and standard deviation (population) of several models' predictions of one batch.
+/// Mean and standard deviation (population) of several models' predictions of one batch, on
+/// the CPU whatever device the models run on.
 pub fn ensemble_predict(models: &[Model], x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
     let outs = models
         .iter()
-        .map(|m| m.predict(x))
+        .map(|m| Ok(m.predict(x)?.to_device(&Device::Cpu)?))
         .collect::<Result<Vec<_>>>()?;
     if outs.len() == 1 {
         return Ok((outs.into_iter().next().expect("one output"), None));

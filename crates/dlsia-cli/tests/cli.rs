@@ -348,4 +348,24 @@ fn unknown_or_unavailable_devices_are_clear_errors() {
         );
         assert!(err.contains("cuda"), "{err}");
     }
+    // predict and evaluate parse --device before touching any file.
+    let predict = [
+        "predict", "--model", "m", "--input", "x.npy", "--output", "y.npy", "--device",
+    ];
+    let evaluate = [
+        "evaluate",
+        "--labels",
+        "l.npy",
+        "--prediction",
+        "p.npy",
+        "--device",
+    ];
+    for cmd in [&predict[..], &evaluate[..]] {
+        let err = fails(&[cmd, &["gpu7"]].concat(), dir.path());
+        assert!(err.contains("unknown device `gpu7`"), "{cmd:?}: {err}");
+        if !cfg!(feature = "cuda") {
+            let err = fails(&[cmd, &["cuda:1"]].concat(), dir.path());
+            assert!(err.contains("built without CUDA support"), "{cmd:?}: {err}");
+        }
+    }
 }

@@ -128,6 +128,34 @@ fn smsnet_3d_matches_the_original() {
     check_case("smsnet_3d");
 }
 
+#[test]
+fn sparse_autoencoder_matches_the_original_with_its_unsaved_latent_sequence() {
+    check_case("sparse_autoencoder");
+    let file = read_dlsia_file(&fixtures().join("sparse_autoencoder.pt")).unwrap();
+    assert_eq!(file.model.architecture(), "SparseAutoEncoder");
+}
+
+#[test]
+fn sparse_aec_matches_the_original() {
+    check_case("sparse_aec");
+}
+
+#[test]
+fn sparse_labeler_matches_the_original() {
+    check_case("sparse_labeler");
+    let out = tempfile::tempdir().unwrap();
+    let report = import_to_model_dir(
+        &fixtures().join("sparse_labeler.pt"),
+        &out.path().join("m"),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        (report.architecture.as_str(), report.topology.as_str()),
+        ("SparseLabeler", "sparse_labeler")
+    );
+}
+
 fn import_error(name: &str) -> String {
     let out = tempfile::tempdir().unwrap();
     let err = import_to_model_dir(

@@ -14,6 +14,7 @@
 //! | `REMAP` | `remap_gather`, `remap_scatter` |
 //! | `CHANNEL` | `channel_affine`, `channel_sums`, `batch_norm_dx` |
 //! | `REDUCE` | `sum_chunks_f32`, `sum_chunks_f64`, `sum_chunks_f64_to_f32` |
+//! | `STACK` | `stack_materialize`, `stack_store_channel`, `stack_bwd_sums`, `stack_bwd_apply`, `stack_copy_channels`, `stack_channel_sums` (MSDNet's stack operation) |
 //! | `MSD` | `msd_copy_channels`, `msd_layer_fwd`, `msd_layer_fwd_inplace`, `msd_affine_relu`, `msd_relu_mask`, `msd_norm_bwd`, `msd_dot_part`, `msd_wgrad_part`, `msd_dx_gather` |
 //!
 //! Every kernel works on 3-D spatial geometry (1-D and 2-D problems have unit leading axes),
@@ -56,6 +57,9 @@ mod tests {
             "msd_wgrad_part_f32",
         ] {
             assert!(MSD.ptx.contains(name), "msd module lacks {name}");
+        }
+        for name in ["stack_materialize_f32", "stack_bwd_apply_f64"] {
+            assert!(STACK.ptx.contains(name), "stack module lacks {name}");
         }
     }
 }

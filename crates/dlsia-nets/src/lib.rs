@@ -12,6 +12,8 @@
 //! * [`SmsNet`] — the sparse mixed-scale network built from a `dlsia-graph` graph
 //!   (`smsnet.SMSNet`, `sms3d.SMSNet3D`, `sms1d.SMSNet1D`), and [`SmsEnsemble`], N of them
 //!   within a parameter budget (`construct_2dsms_ensembler`).
+//! * [`SparseAutoEncoder`], [`SparseAec`], [`SparseLabeler`] — dlsia's SMSNet-based
+//!   autoencoders and classifier (`sparsenet`);
 //! * [`LeanMsdNet`] — a mixed-scale dense network on the fused block of `dlsia_ops::msd`,
 //!   memory linear in depth, convertible to and from dlsia's MSDNet where equivalent.
 //!
@@ -45,6 +47,7 @@ pub mod msae;
 pub mod msdnet;
 pub mod network;
 pub mod smsnet;
+pub mod sparse;
 pub mod topology;
 pub mod tunet;
 pub mod tunet3plus;
@@ -57,6 +60,10 @@ pub use msae::{MsAutoencoder, MsaeConfig};
 pub use msdnet::{MsdNet, MsdNetConfig};
 pub use network::{Autoencoder, Network};
 pub use smsnet::{SmsEnsemble, SmsNet, SmsNetConfig};
+pub use sparse::{
+    SparseAec, SparseAecConfig, SparseAutoEncoder, SparseAutoEncoderConfig, SparseLabeler,
+    SparseLabelerConfig,
+};
 pub use topology::Topology;
 pub use tunet::{TuNet, TuNetConfig, UnetChannels};
 pub use tunet3plus::{TuNet3Plus, TuNet3PlusConfig, Upsampling};

@@ -18,7 +18,8 @@
 //!
 //! Adding an architecture: one variant here (one line), one arm in each `match` below.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
+use dlsia_ops::ParamStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -27,6 +28,10 @@ use crate::msae::{MsAutoencoder, MsaeConfig};
 use crate::msdnet::{MsdNet, MsdNetConfig};
 use crate::network::Network;
 use crate::smsnet::{SmsNet, SmsNetConfig};
+use crate::sparse::{
+    SparseAec, SparseAecConfig, SparseAutoEncoder, SparseAutoEncoderConfig, SparseLabeler,
+    SparseLabelerConfig,
+};
 use crate::tunet::{TuNet, TuNetConfig};
 use crate::tunet3plus::{dlsia_unused_prefixes, TuNet3Plus, TuNet3PlusConfig};
 
@@ -52,6 +57,15 @@ pub enum Topology {
     /// The lean (fused, memory-linear) mixed-scale dense network.
     #[serde(rename = "lean_msdnet")]
     LeanMsdNet(LeanMsdConfig),
+    /// dlsia's `sparsenet.SparseAutoEncoder`.
+    #[serde(rename = "sparse_autoencoder")]
+    SparseAutoEncoder(SparseAutoEncoderConfig),
+    /// dlsia's `sparsenet.SparseAEC`.
+    #[serde(rename = "sparse_aec")]
+    SparseAec(SparseAecConfig),
+    /// dlsia's `sparsenet.SparseLabeler`.
+    #[serde(rename = "sparse_labeler")]
+    SparseLabeler(SparseLabelerConfig),
 }
 
 impl Topology {
@@ -64,6 +78,9 @@ impl Topology {
             Topology::MsdNet(_) => "msdnet",
             Topology::SmsNet(_) => "smsnet",
             Topology::LeanMsdNet(_) => "lean_msdnet",
+            Topology::SparseAutoEncoder(_) => "sparse_autoencoder",
+            Topology::SparseAec(_) => "sparse_aec",
+            Topology::SparseLabeler(_) => "sparse_labeler",
         }
     }
 
@@ -76,6 +93,9 @@ impl Topology {
             Topology::MsdNet(c) => c.validate(),
             Topology::SmsNet(c) => c.validate(),
             Topology::LeanMsdNet(c) => c.validate(),
+            Topology::SparseAutoEncoder(c) => c.validate(),
+            Topology::SparseAec(c) => c.validate(),
+            Topology::SparseLabeler(c) => c.validate(),
         }
     }
 
@@ -88,6 +108,37 @@ impl Topology {
             Topology::MsdNet(c) => Box::new(MsdNet::new(c, seed, device)?),
             Topology::SmsNet(c) => Box::new(SmsNet::new(c, seed, device)?),
             Topology::LeanMsdNet(c) => Box::new(LeanMsdNet::new(c, seed, device)?),
+            Topology::SparseAutoEncoder(c) => Box::new(SparseAutoEncoder::new(c, seed, device)?),
+            Topology::SparseAec(c) => Box::new(SparseAec::new(c, seed, device)?),
+            Topology::SparseLabeler(c) => Box::new(SparseLabeler::new(c, seed, device)?),
+        })
+    }
+
+    /// Builds the network with parameters of `dtype` (f32, f64, or bf16/f16 for the compute
+    /// copy of mixed-precision training), initialised from `seed` like [`Topology::build`]
+    /// (the same values, rounded to `dtype`). `LeanMsdNet` builds in f32 only.
+    pub fn build_in(&self, seed: u64, device: &Device, dtype: DType) -> Result<Box<dyn Network>> {
+        if dtype == DType::F32 {
+            return self.build(seed, device);
+        }
+        let store = || ParamStore::with_dtype(seed, device, dtype);
+        Ok(match self {
+            Topology::TuNet(c) => Box::new(TuNet::from_store(c, store())?),
+            Topology::TuNet3Plus(c) => Box::new(TuNet3Plus::from_store(c, store())?),
+            Topology::MsAutoencoder(c) => Box::new(MsAutoencoder::from_store(c, store())?),
+            Topology::MsdNet(c) => Box::new(MsdNet::from_store(c, store())?),
+            Topology::SmsNet(c) => Box::new(SmsNet::from_store(c, store())?),
+            Topology::SparseAutoEncoder(c) => {
+                Box::new(SparseAutoEncoder::from_store(c, store())?)
+            }
+            Topology::SparseAec(c) => Box::new(SparseAec::from_store(c, store())?),
+            Topology::SparseLabeler(c) => Box::new(SparseLabeler::from_store(c, store())?),
+            Topology::LeanMsdNet(_) => {
+                return Err(crate::error::config_error(
+                    "LeanMsdNet",
+                    format!("builds in f32 only, not {dtype:?}; use MsdNet (the same function) for other dtypes"),
+                ))
+            }
         })
     }
 
@@ -100,7 +151,10 @@ impl Topology {
             | Topology::MsAutoencoder(_)
             | Topology::MsdNet(_)
             | Topology::SmsNet(_)
-            | Topology::LeanMsdNet(_) => vec![],
+            | Topology::LeanMsdNet(_)
+            | Topology::SparseAutoEncoder(_)
+            | Topology::SparseAec(_)
+            | Topology::SparseLabeler(_) => vec![],
         }
     }
 }

@@ -34,7 +34,11 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn build(cfg: &MsdNetConfig, dtype: DType) -> MsdNet {
-    let net = MsdNet::from_store(cfg, ParamStore::with_dtype(3, &Device::Cpu, dtype)).unwrap();
+    build_on(cfg, dtype, &Device::Cpu)
+}
+
+fn build_on(cfg: &MsdNetConfig, dtype: DType, dev: &Device) -> MsdNet {
+    let net = MsdNet::from_store(cfg, ParamStore::with_dtype(3, dev, dtype)).unwrap();
     // Non-trivial normalisation parameters so that every term of the backward pass matters.
     for (name, _, t) in net.params().entries() {
         if name.starts_with("normalization_")
@@ -48,6 +52,8 @@ fn build(cfg: &MsdNetConfig, dtype: DType) -> MsdNet {
             let v = Tensor::from_vec(v, n, &Device::Cpu)
                 .unwrap()
                 .to_dtype(dtype)
+                .unwrap()
+                .to_device(dev)
                 .unwrap();
             net.params().get(&name).unwrap().set(&v).unwrap();
         }
@@ -58,16 +64,21 @@ fn build(cfg: &MsdNetConfig, dtype: DType) -> MsdNet {
 /// Runs `stack` (forward_t, stack operation) and `reference` (forward_reference) on the same
 /// input in `train` mode and compares outputs, every gradient and the running statistics.
 fn compare(cfg: &MsdNetConfig, shape: &[usize], dtype: DType, tol: f64) {
-    let (a, b) = (build(cfg, dtype), build(cfg, dtype));
+    compare_on(cfg, shape, dtype, tol, &Device::Cpu)
+}
+
+/// [`compare`] with both networks and the input on `dev`.
+fn compare_on(cfg: &MsdNetConfig, shape: &[usize], dtype: DType, tol: f64, dev: &Device) {
+    let (a, b) = (build_on(cfg, dtype, dev), build_on(cfg, dtype, dev));
     assert!(a.uses_stack_op(true), "{cfg:?} should use the stack op");
     for train in [true, false, true] {
-        let x = Var::from_tensor(&input(shape, dtype, 0.3)).unwrap();
+        let x = Var::from_tensor(&input(shape, dtype, 0.3).to_device(dev).unwrap()).unwrap();
         let ya = a.forward_t(x.as_tensor(), train).unwrap();
         let yb = b.forward_reference(x.as_tensor(), train).unwrap();
         let what = format!("{cfg:?} train={train}");
         let e = max_rel(&values(&ya), &values(&yb));
         assert!(e < tol, "{what}: output differs by {e:e}");
-        let g = input(ya.dims(), dtype, 1.1);
+        let g = input(ya.dims(), dtype, 1.1).to_device(dev).unwrap();
         let ga = (&ya * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let gb = (&yb * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let dxa = values(ga.get(x.as_tensor()).unwrap());
@@ -142,6 +153,26 @@ fn stack_op_equals_reference_3d_and_1d() {
         1e-10,
     );
 }
+
+/// The stack operation against the reference composition on the same device (the CPU always,
+/// GPU 0 in a `cuda` build): defaults in f64 and f32, neither activation nor normalisation,
+/// 3-D.
+fn stack_op_on_device(dev: &Device) {
+    let c = MsdNetConfig::new(1, 2, 6, 2, 4);
+    compare_on(&c, &[2, 1, 13, 11], DType::F64, 1e-10, dev);
+    compare_on(&c, &[2, 1, 24, 20], DType::F32, 2e-4, dev);
+    let mut c = MsdNetConfig::new(2, 2, 4, 1, 3);
+    c.normalization = Norm::None;
+    c.activation = MsdActivation::One(Act::None);
+    compare_on(&c, &[2, 2, 8, 9], DType::F64, 1e-10, dev);
+    let c = MsdNetConfig::new(1, 2, 3, 2, 2).with_dims(3);
+    compare_on(&c, &[2, 1, 5, 6, 4], DType::F64, 1e-10, dev);
+}
+dlsia_ops::test_device!(
+    stack_op_on_device,
+    stack_op_equals_reference_on_cpu,
+    stack_op_equals_reference_on_cuda
+);
 
 #[test]
 fn stack_op_equals_reference_in_f32() {

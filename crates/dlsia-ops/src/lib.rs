@@ -56,6 +56,9 @@
 pub mod alloc;
 #[cfg(feature = "cuda")]
 mod cuda;
+/// The CUDA passes of `dlsia-nets`' MSDNet stack operation (crate feature `cuda`).
+#[cfg(feature = "cuda")]
+pub use cuda::stack as stack_cuda;
 pub mod device;
 pub mod error;
 mod kernels;

@@ -473,3 +473,56 @@ fn nan_inputs_propagate_like_the_unfused_composition() {
         }
     }
 }
+
+#[test]
+fn half_precision_inputs_run_in_f32_and_come_back_in_their_dtype() {
+    let dims = [2usize, 3, 4, 4];
+    let n: usize = dims.iter().product();
+    let x32 = tensor(&rnd(n, 111), &dims).to_dtype(DType::F32).unwrap();
+    let (pre, w) = (
+        tensor(&rnd(3, 112), &[3]).to_dtype(DType::F32).unwrap(),
+        tensor(&rnd(54, 113), &[3, 3, 3, 2])
+            .to_dtype(DType::F32)
+            .unwrap(),
+    );
+    let h = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
+    let from_half = |t: &Tensor| {
+        t.to_dtype(DType::BF16)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+    };
+    let (act, order) = (FusedAct::Relu, ActOrder::AfterNorm);
+    let out = batch_norm_act_train(&h(&x32), Some(&h(&pre)), None, None, EPS, act, order).unwrap();
+    assert_eq!(out.y.dtype(), DType::BF16);
+    let want = batch_norm_act_train(
+        &from_half(&x32),
+        Some(&from_half(&pre)),
+        None,
+        None,
+        EPS,
+        act,
+        order,
+    )
+    .unwrap();
+    assert_eq!(flat(&out.y), flat(&want.y.to_dtype(DType::BF16).unwrap()));
+    let na = NormActSpec {
+        eps: EPS,
+        act,
+        order,
+    };
+    let spec = ConvSpec::uniform(2, 1, 1, 1);
+    let out = conv_batch_norm_act_train(&h(&x32), &h(&w), None, &spec, None, None, &na).unwrap();
+    assert_eq!(out.y.dtype(), DType::BF16);
+    let want = conv_batch_norm_act_train(
+        &from_half(&x32),
+        &from_half(&w),
+        None,
+        &spec,
+        None,
+        None,
+        &na,
+    )
+    .unwrap();
+    assert_eq!(flat(&out.y), flat(&want.y.to_dtype(DType::BF16).unwrap()));
+}

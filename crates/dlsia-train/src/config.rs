@@ -146,7 +146,7 @@ pub struct TrainConfig {
     /// Files of the run (default: none written).
     #[serde(default)]
     pub output: Option<OutputConfig>,
-    /// Numeric precision (default f32, the only one supported now; see [`Precision`]).
+    /// Numeric precision (default f32; bf16/f16 on CUDA only; see [`Precision`]).
     #[serde(default)]
     pub precision: Precision,
     /// Dynamic loss scaling (default: none).

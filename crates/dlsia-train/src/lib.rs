@@ -22,7 +22,8 @@
 //!   [`Callback`]s, and users can add their own.
 //! * A NaN or infinite loss (or gradient) stops the run with an error naming the last good
 //!   checkpoint.
-//! * Precision: f32 ([`Precision`] explains why reduced precision is refused for now).
+//! * Precision: f32; bf16 and f16 on CUDA with f32 master weights ([`Precision`],
+//!   [`MixedPrecision`]; compiled and tested on the CPU with stand-in dtypes, not yet run on a GPU).
 //!
 //! Randomness: the batch order and augmentation of epoch `e` come from the loader's seed and
 //! `mix_seed(config.seed, e)`; weights come from the network's own seeded initialisation. The
@@ -68,6 +69,7 @@ mod ensemble;
 pub mod error;
 mod fsutil;
 mod grads;
+mod mixed;
 pub mod monitor;
 pub mod optim;
 mod output;
@@ -90,6 +92,7 @@ pub use early_stopping::{EarlyStopping, EarlyStoppingConfig};
 pub use ensemble::{build_members, member_config, train_ensemble, EnsembleMode};
 pub use error::{Error, Result};
 pub use grads::Gradients;
+pub use mixed::MixedPrecision;
 pub use monitor::{Goal, MetricKind, Monitor};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use output::BEST_DIR;

@@ -24,10 +24,11 @@ use crate::config::{CheckedTrainConfig, TrainConfig};
 use crate::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::grads::Gradients;
+use crate::mixed::MixedPrecision;
 use crate::monitor::Monitor;
 use crate::optim::{trainable_vars, Optimizer};
 use crate::output::{self, RunFiles};
-use crate::precision::LossScaler;
+use crate::precision::{LossScaleConfig, LossScaler, Precision};
 use crate::progress::ProgressBar;
 use crate::record::{EpochMetrics, EpochRecord};
 use crate::run_log::RunLog;
@@ -103,6 +104,8 @@ pub struct Trainer<'a> {
     scheduler: Option<Box<dyn Scheduler + 'a>>,
     callbacks: Vec<Box<dyn Callback + 'a>>,
     progress: Option<ProgressBar>,
+    /// The compute copy of the network for bf16/f16 training (`None` in f32).
+    mixed: Option<MixedPrecision>,
 }
 
 impl<'a> Trainer<'a> {
@@ -114,6 +117,11 @@ impl<'a> Trainer<'a> {
         config.check_device(net.params().device())?;
         let loss = config.loss_config(net.out_channels()).build()?;
         let progress = config.progress.then(ProgressBar::new);
+        let mixed = config
+            .precision
+            .compute_dtype()
+            .map(|d| MixedPrecision::new(net, d))
+            .transpose()?;
         Ok(Self {
             config,
             net,
@@ -121,7 +129,17 @@ impl<'a> Trainer<'a> {
             scheduler: None,
             callbacks: vec![],
             progress,
+            mixed,
         })
+    }
+
+    /// Runs the forward and backward passes in `dtype` on a compute copy of the network, with
+    /// the network's own weights as master weights ([`MixedPrecision`]) — what `precision =
+    /// "bf16"`/`"f16"` selects on a CUDA device. Usable on any device and dtype pair the
+    /// network's layers support (the tests train an f64 network through an f32 copy on the CPU).
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Result<Self> {
+        self.mixed = Some(MixedPrecision::new(self.net, dtype)?);
+        Ok(self)
     }
 
     /// Replaces the configured loss.
@@ -208,6 +226,9 @@ impl<'a> Trainer<'a> {
             .params()
             .load_tensors(&ckpt.model, &Default::default())
             .map_err(|e| bad(format!("cannot load the weights: {e}")))?;
+        if let Some(m) = &self.mixed {
+            m.sync_from_master()?;
+        }
         run.optimizer.load_state(&ckpt.optimizer_state())?;
         match (&mut run.scheduler, &m.scheduler) {
             (Some(s), Some(state)) => s.load_state(state)?,
@@ -294,7 +315,11 @@ impl<'a> Trainer<'a> {
                 .as_ref()
                 .map(|e| EarlyStopping::new(e, early_monitor)),
             best: BestModel::new(monitor),
-            scaler: c.loss_scale.as_ref().map(LossScaler::new),
+            // f16 needs loss scaling: PyTorch GradScaler's defaults unless configured.
+            scaler: c.loss_scale.as_ref().map(LossScaler::new).or_else(|| {
+                (c.precision == Precision::F16)
+                    .then(|| LossScaler::new(&LossScaleConfig::default()))
+            }),
             history: vec![],
             last_checkpoint: None,
             best_dir: None,
@@ -453,7 +478,10 @@ impl<'a> Trainer<'a> {
             let batch = batch?.to_device(&device)?;
             let (x, target, mask) = task.split_batch(&batch)?;
             self.net.check_input(x.dims())?;
-            let out = self.net.forward_t(&x, true)?;
+            let out = match &self.mixed {
+                Some(m) => m.forward_t(&x, true)?,
+                None => self.net.forward_t(&x, true)?,
+            };
             let loss = self.loss.loss(&out, &target, mask.as_ref())?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
@@ -472,7 +500,11 @@ impl<'a> Trainer<'a> {
             };
             let mut store = backward_loss.backward()?;
             drop(out);
-            pending.accumulate(Gradients::from_store(run.optimizer.vars(), &mut store))?;
+            let grads = match &self.mixed {
+                Some(m) => m.master_gradients(run.optimizer.vars(), &mut store)?,
+                None => Gradients::from_store(run.optimizer.vars(), &mut store),
+            };
+            pending.accumulate(grads)?;
             drop(store);
             micro += 1;
             let grad_norm = if micro == k || b + 1 == nb {
@@ -540,6 +572,9 @@ impl<'a> Trainer<'a> {
             }
         }
         run.optimizer.step(grads.as_slice())?;
+        if let Some(m) = &self.mixed {
+            m.sync_from_master()?;
+        }
         if let Some(s) = run.scheduler.as_mut() {
             s.after_step();
         }

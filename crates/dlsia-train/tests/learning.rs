@@ -2,7 +2,7 @@
 
 mod common;
 
-use candle_core::Device;
+use candle_core::{DType, Device, Tensor};
 use dlsia_data::TensorDataset;
 use dlsia_nets::{MsaeConfig, Topology, TuNetConfig};
 use dlsia_train::{TrainConfig, Trainer};
@@ -177,4 +177,93 @@ fn ensemble_members_learn_in_threads() {
         reports[0].history[0].train.loss,
         reports[1].history[0].train.loss
     );
+}
+
+/// The mixed-precision path of the trainer (what bf16/f16 use on a GPU), with f64 master
+/// weights and an f32 compute copy standing in: it follows plain f32 training of the same
+/// initial weights step for step (losses and final weights to f32 rounding; SGD, because Adam
+/// turns the rounding noise of analytically vanishing gradients — a bias before BatchNorm —
+/// into full-size steps), keeps the masters in f64 and brings the BatchNorm running statistics
+/// back to them.
+#[test]
+fn mixed_precision_follows_plain_training() {
+    let d = disks(8, 16, 0.4, 1);
+    let train = loader(
+        TensorDataset::new(d.images(), Some(d.sparse_labels(0.5, 3)), None).unwrap(),
+        4,
+        true,
+        0,
+    );
+    let topo = Topology::TuNet(TuNetConfig::new(&[16, 16], 1, 2, 2, 4));
+    let plain = topo.build(5, &Device::Cpu).unwrap();
+    let master = topo.build_in(5, &Device::Cpu, DType::F64).unwrap();
+    // Identical starting points: the f64 masters hold the f32 network's values exactly.
+    for (name, _, t) in plain.params().entries() {
+        let v = master.params().get(&name).unwrap();
+        v.set(&t.to_dtype(v.dtype()).unwrap()).unwrap();
+    }
+    let cfg = quiet(
+        TrainConfig::from_toml(
+            "epochs = 3\ntask = { kind = \"segmentation\", num_classes = 2 }\noptimizer = { kind = \"sgd\", lr = 0.1 }",
+        )
+        .unwrap(),
+    );
+    let ra = Trainer::new(&cfg, plain.as_ref())
+        .unwrap()
+        .fit(&train, None)
+        .unwrap();
+    let rb = Trainer::new(&cfg, master.as_ref())
+        .unwrap()
+        .with_compute_dtype(DType::F32)
+        .unwrap()
+        .fit(&train, None)
+        .unwrap();
+    for (a, b) in ra.history.iter().zip(&rb.history) {
+        let (la, lb) = (a.train.loss.unwrap(), b.train.loss.unwrap());
+        assert!((la - lb).abs() < 1e-4 * la.abs().max(1.0), "{la} vs {lb}");
+    }
+    assert!(ra.history[2].train.loss < ra.history[0].train.loss);
+    for (name, _, ta) in plain.params().entries() {
+        let tb = master.params().get(&name).unwrap();
+        assert_eq!(
+            tb.dtype(),
+            if name.ends_with("num_batches_tracked") {
+                DType::I64
+            } else {
+                DType::F64
+            },
+            "{name}"
+        );
+        let diff = (ta.to_dtype(DType::F64).unwrap()
+            - tb.as_tensor().to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+        assert!(diff < 1e-3, "{name}: {diff}");
+    }
+    // The running statistics (compared with the plain run above) moved away from their start.
+    let means: Vec<Tensor> = master
+        .params()
+        .entries()
+        .into_iter()
+        .filter(|(n, _, _)| n.ends_with("running_mean"))
+        .map(|(_, _, t)| t)
+        .collect();
+    assert!(!means.is_empty());
+    for t in means {
+        let s = t
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(s > 0.0, "running statistics did not reach the masters");
+    }
 }

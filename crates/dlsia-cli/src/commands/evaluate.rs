@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device};
+use candle_core::DType;
 use clap::Args;
 use serde_json::json;
 
@@ -45,10 +45,15 @@ pub struct EvaluateArgs {
     /// Overwrite an existing --json file.
     #[arg(long)]
     pub force: bool,
+    /// Where to run the models: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with
+    /// `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Runs the evaluation.
 pub fn run(args: EvaluateArgs) -> Result<()> {
+    let device = dlsia_ops::device_from_str(&args.device)?;
     if let Some(j) = &args.json {
         new_file(j, args.force)?;
     }
@@ -76,7 +81,6 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         };
         (scores, p.display().to_string())
     } else if let Some(input) = &args.input {
-        let device = Device::Cpu;
         let models = args
             .models
             .iter()

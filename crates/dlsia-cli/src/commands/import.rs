@@ -10,7 +10,8 @@ use dlsia_cli::import::import_to_model_dir;
 /// Arguments of `dlsia import`.
 #[derive(Args)]
 pub struct ImportArgs {
-    /// A file written by dlsia's `save_network_parameters` (MSDNet, TUNet, TUNet3+, SMSNet).
+    /// A file written by dlsia's `save_network_parameters` (MSDNet, TUNet, TUNet3+, SMSNet,
+    /// SparseAutoEncoder, SparseAEC, SparseLabeler).
     pub file: PathBuf,
     /// The model directory to write (model.json + weights.safetensors).
     #[arg(long)]

@@ -64,6 +64,10 @@ pub struct PredictArgs {
     /// The first axis of a .npy input is the channel axis (multi-channel models).
     #[arg(long)]
     pub channels_first: bool,
+    /// Where to run the models: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with
+    /// `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -155,7 +159,7 @@ fn calibrate(
 
 /// Runs `dlsia predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
-    let device = Device::Cpu;
+    let device = dlsia_ops::device_from_str(&args.device)?;
     for p in std::iter::once(&args.output)
         .chain(args.std.iter())
         .chain(args.probabilities.iter())

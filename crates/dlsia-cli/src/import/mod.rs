@@ -22,6 +22,7 @@
 mod classes;
 mod msdnet;
 mod smsnet;
+mod sparse;
 mod topo_dict;
 mod tunet;
 
@@ -35,6 +36,7 @@ use serde::Serialize;
 
 pub use msdnet::MsdNetSpec;
 pub use smsnet::{ScalingEntry, SmsNetSpec};
+pub use sparse::SparseSpec;
 
 use crate::error::{format_err, unsupported, Result};
 
@@ -52,6 +54,8 @@ pub enum DlsiaModel {
     TuNet3Plus(TuNet3PlusConfig),
     /// `smsnet.SMSNet` (2-D) or `sms3d.SMSNet3D` (3-D).
     SmsNet(SmsNetSpec),
+    /// `sparsenet.SparseAutoEncoder`, `SparseAEC` or `SparseLabeler`.
+    Sparse(Box<SparseSpec>),
 }
 
 impl DlsiaModel {
@@ -63,6 +67,11 @@ impl DlsiaModel {
             DlsiaModel::TuNet3Plus(_) => "TUNet3Plus",
             DlsiaModel::SmsNet(s) if s.spatial_dims == 3 => "SMSNet3D",
             DlsiaModel::SmsNet(_) => "SMSNet",
+            DlsiaModel::Sparse(s) => match s.class.as_str() {
+                "SparseAEC" => "SparseAEC",
+                "SparseLabeler" => "SparseLabeler",
+                _ => "SparseAutoEncoder",
+            },
         }
     }
 }
@@ -97,7 +106,7 @@ fn decode_model(topo: &crate::pickle::Value) -> Result<DlsiaModel> {
             "topo_dict",
             format!(
                 "keys [{}] match none of the architectures this importer reads (MSDNet, TUNet, \
-                 TUNet3+, SMSNet 2-D/3-D)",
+                 TUNet3+, SMSNet 2-D/3-D, sparsenet)",
                 keys.join(", ")
             ),
         ))
@@ -130,8 +139,17 @@ pub fn read_dlsia_file(path: &Path) -> Result<DlsiaFile> {
     let state = root
         .get("state_dict")
         .ok_or_else(|| format_err(&shown, "no `state_dict` entry"))?;
-    let model = decode_model(&topo)?;
+    let sparse = sparse::is_sparse(&root);
+    let model = if sparse {
+        None
+    } else {
+        Some(decode_model(&topo)?)
+    };
     let state_dict = file.tensor_dict(&state, "state_dict")?;
+    let model = match model {
+        Some(m) => m,
+        None => DlsiaModel::Sparse(Box::new(sparse::decode_sparse(&root, &state_dict)?)),
+    };
     Ok(DlsiaFile { model, state_dict })
 }
 
@@ -143,6 +161,7 @@ impl DlsiaFile {
             DlsiaModel::TuNet3Plus(c) => Ok(Topology::TuNet3Plus(c.clone())),
             DlsiaModel::MsdNet(spec) => Ok(Topology::MsdNet(spec.to_config()?)),
             DlsiaModel::SmsNet(spec) => Ok(Topology::SmsNet(spec.to_config()?)),
+            DlsiaModel::Sparse(spec) => Ok(spec.topology.clone()),
         }
     }
 

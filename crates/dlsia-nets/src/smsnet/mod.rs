@@ -194,11 +194,17 @@ impl SmsNet {
 
     /// Validates `cfg` and builds the network in `store` (e.g. an f64 store for gradient checks).
     pub fn from_store(cfg: &SmsNetConfig, store: ParamStore) -> Result<Self> {
+        Self::in_builder(cfg, &store.root())
+    }
+
+    /// Builds the network's tensors under `root`'s prefix (e.g. `encode.` inside a larger
+    /// network); [`Network::params`] is then the whole shared store.
+    pub(crate) fn in_builder(cfg: &SmsNetConfig, root: &ParamBuilder) -> Result<Self> {
         cfg.validate()?;
         let dims = cfg.dims()?;
         let nd = cfg.spatial_dims;
         let k = cfg.kernel_size;
-        let root = store.root();
+        let store = root.store().clone();
         let mut edges = Vec::new();
         for a in cfg.graph.actions(cfg.in_channels, dims) {
             let pb = root.pp(a.name());
@@ -316,7 +322,7 @@ impl SmsNet {
 
     /// The forward pass; with `infer`, every edge output is detached as soon as it exists, so
     /// that no autograd graph keeps intermediate maps alive (eval-mode values, no gradients).
-    fn run(&self, x: &Tensor, train: bool, infer: bool) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn run(&self, x: &Tensor, train: bool, infer: bool) -> Result<(Tensor, Tensor)> {
         self.check_input(x.dims())?;
         let keep = |t: Tensor| if infer { t.detach() } else { t };
         let g = &self.cfg.graph;

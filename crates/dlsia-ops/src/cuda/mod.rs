@@ -10,6 +10,7 @@ pub(crate) mod channel;
 pub(crate) mod conv;
 pub(crate) mod pool;
 pub(crate) mod remap;
+pub mod stack;
 
 use std::sync::Arc;
 

@@ -35,7 +35,7 @@ impl Leaky {
     #[inline(always)]
     fn apply<T: Real>(s: Option<T>, z: T) -> T {
         match s {
-            Some(s) if !(z > T::ZERO) => {
+            Some(s) if z.partial_cmp(&T::ZERO) != Some(std::cmp::Ordering::Greater) => {
                 if s == T::ZERO {
                     T::ZERO
                 } else {

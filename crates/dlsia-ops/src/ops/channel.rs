@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{backend::BackendStorage, CudaStorage};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use super::{check_float, expect_dims, with_real};
+use super::{check_float, expect_dims, is_half, up, up_opt, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::channel::{self, Planes};
 use crate::kernels::{slice_of, Real};
@@ -258,6 +258,10 @@ pub fn channel_affine(
     shift: Option<&Tensor>,
 ) -> Result<Tensor> {
     const OP: &str = "channel_affine";
+    if is_half(x) {
+        let y = channel_affine(&up(x)?, up_opt(scale)?.as_ref(), up_opt(shift)?.as_ref())?;
+        return Ok(y.to_dtype(x.dtype())?);
+    }
     let p = planes_of(OP, x)?;
     check_float(OP, x, None)?;
     if let Some(a) = scale {
@@ -567,6 +571,20 @@ pub fn batch_norm_train(
     eps: f64,
 ) -> Result<BatchNormOutput> {
     const OP: &str = "batch_norm_train";
+    if is_half(x) {
+        let o = batch_norm_train(
+            &up(x)?,
+            up_opt(weight)?.as_ref(),
+            up_opt(bias)?.as_ref(),
+            eps,
+        )?;
+        let d = x.dtype();
+        return Ok(BatchNormOutput {
+            y: o.y.to_dtype(d)?,
+            mean: o.mean.to_dtype(d)?,
+            var: o.var.to_dtype(d)?,
+        });
+    }
     let p = planes_of(OP, x)?;
     check_float(OP, x, None)?;
     if !(eps.is_finite() && eps > 0.0) {

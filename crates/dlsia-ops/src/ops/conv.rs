@@ -4,7 +4,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::{check_float, conv_with_bias, expect_dims, split_dims, with_real};
+use super::{check_float, conv_with_bias, expect_dims, is_half, split_dims, up, up_opt, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::conv_gemm::{self, ConvGeom};
 use crate::kernels::{slice_of, to3, Real};
@@ -246,6 +246,10 @@ pub(crate) fn check_groups(
 /// # Ok::<(), dlsia_ops::Error>(())
 /// ```
 pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
+    if is_half(x) {
+        let y = conv(&up(x)?, &up(w)?, up_opt(bias)?.as_ref(), spec)?;
+        return Ok(y.to_dtype(x.dtype())?);
+    }
     const OP: &str = "conv";
     let (x, op) = plan_conv(OP, x, w, spec)?;
     conv_with_bias(OP, &x, w, bias, op)
@@ -364,6 +368,10 @@ pub fn conv_input_grad(
     spec: &ConvSpec,
 ) -> Result<Tensor> {
     const OP: &str = "conv_input_grad";
+    if is_half(dy) {
+        let dx = conv_input_grad(&up(dy)?, &up(w)?, input, spec)?;
+        return Ok(dx.to_dtype(dy.dtype())?);
+    }
     let nd = spec.ndim();
     let (n, c_out, out) = split_dims(OP, "output gradient", dy, nd)?;
     let (w_out, w_in, kernel) = split_dims(OP, "weight", w, nd)?;
@@ -430,6 +438,10 @@ pub fn conv_weight_grad(
     spec: &ConvSpec,
 ) -> Result<Tensor> {
     const OP: &str = "conv_weight_grad";
+    if is_half(x) {
+        let dw = conv_weight_grad(&up(x)?, &up(dy)?, kernel, spec)?;
+        return Ok(dw.to_dtype(x.dtype())?);
+    }
     let nd = spec.ndim();
     let (n, c_in, input) = split_dims(OP, "input", x, nd)?;
     let (_, c_out, _) = split_dims(OP, "output gradient", dy, nd)?;

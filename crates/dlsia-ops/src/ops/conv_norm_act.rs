@@ -9,8 +9,8 @@ use candle_core::op::BackpropOp;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
 
 use super::conv::{plan_conv, ConvOp};
-use super::norm_act::{check_act, lock, Fused, NormActOp};
-use super::{batch_norm_act_train, conv, ActOrder, BatchNormOutput, FusedAct};
+use super::norm_act::{check_act, down, lock, Fused, NormActOp};
+use super::{batch_norm_act_train, conv, is_half, up, up_opt, ActOrder, BatchNormOutput, FusedAct};
 use crate::error::Result;
 use crate::ConvSpec;
 
@@ -106,6 +106,18 @@ pub fn conv_batch_norm_act_train(
 ) -> Result<BatchNormOutput> {
     const OP: &str = "conv_batch_norm_act_train";
     check_act(OP, na.act)?;
+    if is_half(x) {
+        let o = conv_batch_norm_act_train(
+            &up(x)?,
+            &up(w)?,
+            up_opt(conv_bias)?.as_ref(),
+            spec,
+            up_opt(weight)?.as_ref(),
+            up_opt(bias)?.as_ref(),
+            na,
+        )?;
+        return down(o, x.dtype());
+    }
     if !x.device().is_cpu() {
         let u = conv(x, w, None, spec)?;
         return batch_norm_act_train(&u, conv_bias, weight, bias, na.eps, na.act, na.order);

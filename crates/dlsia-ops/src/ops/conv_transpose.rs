@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 
 use super::conv::{check_groups, ConvKind, ConvOp};
-use super::{check_float, conv_with_bias, split_dims};
+use super::{check_float, conv_with_bias, is_half, split_dims, up, up_opt};
 use crate::error::Result;
 use crate::kernels::conv_gemm::ConvGeom;
 use crate::kernels::to3;
@@ -31,6 +31,10 @@ pub fn conv_transpose(
     spec: &ConvTransposeSpec,
 ) -> Result<Tensor> {
     const OP: &str = "conv_transpose";
+    if is_half(x) {
+        let y = conv_transpose(&up(x)?, &up(w)?, up_opt(bias)?.as_ref(), spec)?;
+        return Ok(y.to_dtype(x.dtype())?);
+    }
     spec.validate()?;
     let nd = spec.ndim();
     let (n, c_in, input) = split_dims(OP, "input", x, nd)?;

@@ -62,6 +62,23 @@ pub(crate) fn split_dims(
 }
 
 /// Checks that `t` is f32 or f64 (and, if given, of the same dtype as `other`).
+/// Whether `t` holds half-precision floats (bf16, f16). The kernels run in f32 and f64 only, so
+/// every op casts such inputs to f32 and its result back (autograd differentiates through both
+/// casts): mixed-precision networks run, with these ops' arithmetic in f32.
+pub(crate) fn is_half(t: &Tensor) -> bool {
+    matches!(t.dtype(), DType::BF16 | DType::F16)
+}
+
+/// `t` in f32 (see [`is_half`]).
+pub(crate) fn up(t: &Tensor) -> Result<Tensor> {
+    Ok(t.to_dtype(DType::F32)?)
+}
+
+/// An optional tensor in f32 (see [`is_half`]).
+pub(crate) fn up_opt(t: Option<&Tensor>) -> Result<Option<Tensor>> {
+    t.map(up).transpose()
+}
+
 pub(crate) fn check_float(op: &'static str, t: &Tensor, other: Option<&Tensor>) -> Result<()> {
     if !matches!(t.dtype(), DType::F32 | DType::F64) {
         return Err(invalid(

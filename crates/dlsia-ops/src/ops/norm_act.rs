@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::channel::{batch_norm_train, channel_affine, BatchNormOutput};
-use super::{check_float, expect_dims, with_real};
+use super::{check_float, expect_dims, is_half, up, up_opt, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::channel::Planes;
 use crate::kernels::norm_act::{Leaky, NormAct, Order};
@@ -305,12 +305,33 @@ pub fn batch_norm_act_train(
 ) -> Result<BatchNormOutput> {
     const OP: &str = "batch_norm_act_train";
     check_act(OP, act)?;
+    if is_half(x) {
+        let o = batch_norm_act_train(
+            &up(x)?,
+            up_opt(pre_bias)?.as_ref(),
+            up_opt(weight)?.as_ref(),
+            up_opt(bias)?.as_ref(),
+            eps,
+            act,
+            order,
+        )?;
+        return down(o, x.dtype());
+    }
     if !x.device().is_cpu() {
         return composed(x, pre_bias, weight, bias, eps, act, order);
     }
     let fused = Fused::new(OP, x.dims(), x, [pre_bias, weight, bias], eps, act, order)?;
     let y = x.contiguous()?.apply_op2(&fused.prm, fused.op.clone())?;
     fused.output(OP, y)
+}
+
+/// A half-precision caller's result: `o` (computed in f32) cast to `dtype`.
+pub(crate) fn down(o: BatchNormOutput, dtype: candle_core::DType) -> Result<BatchNormOutput> {
+    Ok(BatchNormOutput {
+        y: o.y.to_dtype(dtype)?,
+        mean: o.mean.to_dtype(dtype)?,
+        var: o.var.to_dtype(dtype)?,
+    })
 }
 
 /// Checks the activation's parameter.

@@ -4,7 +4,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::{check_float, expect_dims, split_dims, with_real};
+use super::{check_float, expect_dims, is_half, split_dims, up, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::pool::{self, PoolGeom};
 use crate::kernels::{slice_of, to3, volume, Real};
@@ -161,6 +161,9 @@ pub fn max_pool(
     padding: &[usize],
 ) -> Result<Tensor> {
     const OP: &str = "max_pool";
+    if is_half(x) {
+        return Ok(max_pool(&up(x)?, kernel, stride, padding)?.to_dtype(x.dtype())?);
+    }
     let nd = kernel.len();
     if !(1..=3).contains(&nd) || stride.len() != nd || padding.len() != nd {
         return Err(invalid(

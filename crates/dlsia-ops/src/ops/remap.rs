@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use super::{check_float, expect_dims, split_dims, with_real};
+use super::{check_float, expect_dims, is_half, split_dims, up, with_real};
 use crate::error::{invalid, Error, Result};
 use crate::kernels::remap::{self, Remap};
 use crate::kernels::{slice_of, to3, Real};
@@ -106,6 +106,9 @@ impl CustomOp1 for RemapOp {
 
 /// Applies per-axis maps to the last `maps.len()` axes of `x` (`(N, C, spatial…)`).
 fn apply(op: &'static str, x: &Tensor, maps: Vec<Vec<Option<usize>>>) -> Result<Tensor> {
+    if is_half(x) {
+        return Ok(apply(op, &up(x)?, maps)?.to_dtype(x.dtype())?);
+    }
     let nd = maps.len();
     let (n, c, input) = split_dims(op, "input", x, nd)?;
     check_float(op, x, None)?;

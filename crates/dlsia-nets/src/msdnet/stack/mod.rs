@@ -17,8 +17,14 @@
 //! pass that applies the BatchNorm and activation backward and rewrites the convolution input,
 //! then the convolution's weight and input gradients (`dlsia_ops::conv_weight_grad`,
 //! `conv_input_grad`). Activations are recomputed, never stored.
+//!
+//! On a CUDA device (crate feature `cuda`) the same algorithm runs with the element-wise passes
+//! of `dlsia_ops::stack_cuda` and the convolutions of `dlsia_ops` on the GPU; only the
+//! per-channel statistics and maps (a few numbers per channel and layer) visit the host.
 
 mod affine;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod kernels;
 mod op;
 

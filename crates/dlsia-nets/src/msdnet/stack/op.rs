@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor};
 use dlsia_ops::{conv, conv_input_grad, conv_weight_grad, ConvSpec};
 
 use super::affine::ClampAffine;
@@ -104,31 +104,31 @@ pub(crate) enum StackNorm {
 
 /// What the forward pass leaves for the backward pass.
 #[derive(Debug)]
-struct Saved {
-    /// The raw maps `(N, C_L, S)`.
-    raw: CpuStorage,
-    planes: Planes,
-    spatial: Vec<usize>,
-    layers: Vec<LayerRecord>,
+pub(super) struct Saved {
+    /// The raw maps `(N, C_L, S)`, on the device of the input.
+    pub raw: Storage,
+    pub planes: Planes,
+    pub spatial: Vec<usize>,
+    pub layers: Vec<LayerRecord>,
 }
 
 /// Per layer `k`, for every channel `c < channels[k + 1]`.
 #[derive(Debug, Clone)]
-struct LayerRecord {
+pub(super) struct LayerRecord {
     /// The channel's value entering the layer's activation, from its raw map.
-    pre: Vec<ClampAffine>,
+    pub pre: Vec<ClampAffine>,
     /// Mean and `1/√(var + eps)` the layer normalised with (empty without normalisation).
-    mean: Vec<f64>,
-    inv_std: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub inv_std: Vec<f64>,
     /// `γ·inv_std`: the normalisation's scale.
-    scale: Vec<f64>,
+    pub scale: Vec<f64>,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    saved: Option<Saved>,
+pub(super) struct State {
+    pub saved: Option<Saved>,
     /// Batch `(mean, biased var)` per layer of a training-mode forward pass.
-    batch_stats: LayerStats,
+    pub batch_stats: LayerStats,
 }
 
 /// The stack operation: `(x, packed weights, packed normalisation parameters) → stack`.
@@ -138,13 +138,13 @@ struct State {
 /// final 1×1 convolution.
 #[derive(Debug, Clone)]
 pub(crate) struct StackOp {
-    spec: Arc<StackSpec>,
-    norm: StackNorm,
+    pub(super) spec: Arc<StackSpec>,
+    pub(super) norm: StackNorm,
     state: Arc<Mutex<State>>,
 }
 
 /// Converts any displayable error into a Candle error inside an op.
-fn op_err(e: impl std::fmt::Display) -> candle_core::Error {
+pub(super) fn op_err(e: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Msg(format!("{NAME}: {e}"))
 }
 
@@ -179,7 +179,7 @@ impl StackOp {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -191,6 +191,14 @@ impl StackOp {
         weights: &Tensor,
         norm_params: &Tensor,
     ) -> candle_core::Result<(Tensor, LayerStats)> {
+        if matches!(x.dtype(), DType::BF16 | DType::F16) {
+            // Half precision (the compute copy of mixed-precision training): the passes run
+            // in f32, autograd differentiates through the casts.
+            let d = x.dtype();
+            let f32 = |t: &Tensor| t.to_dtype(DType::F32);
+            let (y, stats) = self.apply(&f32(x)?, &f32(weights)?, &f32(norm_params)?)?;
+            return Ok((y.to_dtype(d)?, stats));
+        }
         let state = self.state.clone();
         let y =
             x.contiguous()?
@@ -202,6 +210,113 @@ impl StackOp {
         Ok((y, std::mem::take(&mut st.batch_stats)))
     }
 
+    /// Checks the input's shape and the packed parameters' lengths.
+    pub(super) fn check_inputs(
+        &self,
+        d: &[usize],
+        w_len: usize,
+        bn_len: usize,
+    ) -> candle_core::Result<()> {
+        let sp = &self.spec;
+        if d.len() != sp.nd + 2 || d[1] != sp.channels[0] {
+            return Err(op_err(format!(
+                "input of shape {d:?}; expected (N, {}, …) with {} spatial axes",
+                sp.channels[0], sp.nd
+            )));
+        }
+        if w_len != sp.weights_len() || bn_len < sp.norm_len() {
+            return Err(op_err("packed parameters of the wrong length"));
+        }
+        Ok(())
+    }
+
+    /// Ends forward layer `k`: from the per-channel `[Σ t, Σ t²]` of the layer's activations
+    /// (`count` values each), the normalisation statistics (recorded in `batch_stats` in
+    /// training mode) and the channels' new maps; returns what the backward pass needs.
+    pub(super) fn finish_layer(
+        &self,
+        k: usize,
+        sums: &[[f64; 2]],
+        maps: &mut [ClampAffine],
+        bn: &[f64],
+        count: f64,
+        batch_stats: &mut LayerStats,
+    ) -> LayerRecord {
+        let sp = &self.spec;
+        let ck1 = sp.channels[k + 1];
+        let pre = maps[..ck1].to_vec();
+        match sp.norm_eps {
+            None => {
+                for m in &mut maps[..ck1] {
+                    if sp.relu {
+                        *m = m.relu();
+                    }
+                }
+                LayerRecord {
+                    pre,
+                    mean: vec![],
+                    inv_std: vec![],
+                    scale: vec![1.0; ck1],
+                }
+            }
+            Some(eps) => {
+                let (mean, var): (Vec<f64>, Vec<f64>) = match &self.norm {
+                    StackNorm::Batch => {
+                        let mv: (Vec<f64>, Vec<f64>) = sums
+                            .iter()
+                            .map(|s| {
+                                let m = s[0] / count;
+                                (m, (s[1] / count - m * m).max(0.0))
+                            })
+                            .unzip();
+                        batch_stats.push(mv.clone());
+                        mv
+                    }
+                    StackNorm::Running(r) => r[k].clone(),
+                };
+                let off = sp.norm_offset(k);
+                let (gamma, beta) = (&bn[off..off + ck1], &bn[off + ck1..off + 2 * ck1]);
+                let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+                let scale: Vec<f64> = (0..ck1).map(|c| gamma[c] * inv_std[c]).collect();
+                for c in 0..ck1 {
+                    let m = if sp.relu { maps[c].relu() } else { maps[c] };
+                    maps[c] = m.then_affine(scale[c], beta[c] - mean[c] * scale[c]);
+                }
+                LayerRecord {
+                    pre,
+                    mean,
+                    inv_std,
+                    scale,
+                }
+            }
+        }
+    }
+
+    /// Backward, layer `k` with normalisation: writes the γ and β gradients from the
+    /// per-channel `[Σ g, Σ g·t̂]` into `dbn` and returns the coefficients `(m1, m2)` of the
+    /// normalisation's input gradient.
+    pub(super) fn norm_grads(
+        &self,
+        k: usize,
+        sums: &[[f64; 2]],
+        dbn: &mut [f64],
+        count: f64,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let ck1 = self.spec.channels[k + 1];
+        let off = self.spec.norm_offset(k);
+        for c in 0..ck1 {
+            dbn[off + c] = sums[c][1];
+            dbn[off + ck1 + c] = sums[c][0];
+        }
+        match self.norm {
+            StackNorm::Batch => (
+                sums.iter().map(|v| v[0] / count).collect(),
+                sums.iter().map(|v| v[1] / count).collect(),
+            ),
+            StackNorm::Running(_) => (vec![0.0; ck1], vec![0.0; ck1]),
+        }
+    }
+
     fn forward<T: Elem>(
         &self,
         x: &[T],
@@ -211,15 +326,8 @@ impl StackOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let sp = &self.spec;
         let d = xl.dims();
-        if d.len() != sp.nd + 2 || d[1] != sp.channels[0] {
-            return Err(op_err(format!(
-                "input of shape {d:?}; expected (N, {}, …) with {} spatial axes",
-                sp.channels[0], sp.nd
-            )));
-        }
-        if w.len() != sp.weights_len() || bn.len() < sp.norm_len() {
-            return Err(op_err("packed parameters of the wrong length"));
-        }
+        self.check_inputs(d, w.len(), bn.len())?;
+        let bn: Vec<f64> = bn.iter().map(|v| v.to_f64()).collect();
         let spatial = d[2..].to_vec();
         let (n, c0, s) = (d[0], d[1], spatial.iter().product::<usize>());
         let cl = sp.total_channels();
@@ -236,7 +344,7 @@ impl StackOp {
         let taps = sp.taps();
         let count = (n * s) as f64;
         for (k, dil) in sp.dilations.iter().enumerate() {
-            let (ck, ck1) = (sp.channels[k], sp.channels[k + 1]);
+            let ck = sp.channels[k];
             // The convolution input (current value of every channel) and the sums of the
             // carried channels' activations.
             let (h, mut sums) = kernels::materialize(&raw, rp, &maps[..ck], sp.relu);
@@ -257,60 +365,14 @@ impl StackOp {
                 maps[ck + j] = ClampAffine::IDENTITY;
             }
             drop(h);
-            let pre = maps[..ck1].to_vec();
-            let rec = match sp.norm_eps {
-                None => {
-                    for m in &mut maps[..ck1] {
-                        if sp.relu {
-                            *m = m.relu();
-                        }
-                    }
-                    LayerRecord {
-                        pre,
-                        mean: vec![],
-                        inv_std: vec![],
-                        scale: vec![1.0; ck1],
-                    }
-                }
-                Some(eps) => {
-                    let (mean, var): (Vec<f64>, Vec<f64>) = match &self.norm {
-                        StackNorm::Batch => {
-                            let mv: (Vec<f64>, Vec<f64>) = sums
-                                .iter()
-                                .map(|s| {
-                                    let m = s[0] / count;
-                                    (m, (s[1] / count - m * m).max(0.0))
-                                })
-                                .unzip();
-                            batch_stats.push(mv.clone());
-                            mv
-                        }
-                        StackNorm::Running(r) => r[k].clone(),
-                    };
-                    let off = sp.norm_offset(k);
-                    let (gamma, beta) = (&bn[off..off + ck1], &bn[off + ck1..off + 2 * ck1]);
-                    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-                    let scale: Vec<f64> =
-                        (0..ck1).map(|c| gamma[c].to_f64() * inv_std[c]).collect();
-                    for c in 0..ck1 {
-                        let m = if sp.relu { maps[c].relu() } else { maps[c] };
-                        maps[c] = m.then_affine(scale[c], beta[c].to_f64() - mean[c] * scale[c]);
-                    }
-                    LayerRecord {
-                        pre,
-                        mean,
-                        inv_std,
-                        scale,
-                    }
-                }
-            };
+            let rec = self.finish_layer(k, &sums, &mut maps, &bn, count, &mut batch_stats);
             layers.push(rec);
         }
         let (out, _) = kernels::materialize(&raw, rp, &maps, false);
         let mut st = self.lock();
         st.batch_stats = batch_stats;
         st.saved = Some(Saved {
-            raw: T::to_cpu_storage_owned(raw),
+            raw: Storage::Cpu(T::to_cpu_storage_owned(raw)),
             planes: rp,
             spatial: spatial.clone(),
             layers,
@@ -333,18 +395,21 @@ impl StackOp {
                 "backward without a saved forward pass (the forward ran untracked)",
             ));
         };
-        let raw = contiguous::<T>(&saved.raw, &Layout::contiguous(saved.planes.len()))?;
+        let Storage::Cpu(raw) = &saved.raw else {
+            return Err(op_err("the saved forward pass is not on the CPU"));
+        };
+        let raw = contiguous::<T>(raw, &Layout::contiguous(saved.planes.len()))?;
         let rp = saved.planes;
         let (n, s) = (rp.n, rp.s);
         let spatial = &saved.spatial;
         let w: Vec<T> = weights.flatten_all()?.to_vec1::<T>()?;
-        let bn: Vec<T> = norm_params.flatten_all()?.to_vec1::<T>()?;
+        let bn_len = norm_params.elem_count();
         let mut g: Vec<T> = grad.contiguous()?.flatten_all()?.to_vec1::<T>()?;
         if g.len() != rp.len() {
             return Err(op_err("gradient of the wrong shape"));
         }
         let mut dw = vec![T::zero(); w.len()];
-        let mut dbn = vec![T::zero(); bn.len()];
+        let mut dbn = vec![0f64; bn_len];
         let offsets = sp.weight_offsets();
         let taps = sp.taps();
         let count = (n * s) as f64;
@@ -371,18 +436,7 @@ impl StackOp {
             };
             let (m1, m2) = if sp.norm_eps.is_some() {
                 let sums = kernels::backward_sums(raw, &g, rp, d, &lg);
-                let off = sp.norm_offset(k);
-                for c in 0..ck1 {
-                    dbn[off + c] = T::from_f64(sums[c][1]);
-                    dbn[off + ck1 + c] = T::from_f64(sums[c][0]);
-                }
-                match self.norm {
-                    StackNorm::Batch => (
-                        sums.iter().map(|v| v[0] / count).collect(),
-                        sums.iter().map(|v| v[1] / count).collect(),
-                    ),
-                    StackNorm::Running(_) => (vec![0.0; ck1], vec![0.0; ck1]),
-                }
+                self.norm_grads(k, &sums, &mut dbn, count)
             } else {
                 (vec![0.0; ck1], vec![0.0; ck1])
             };
@@ -440,7 +494,11 @@ impl StackOp {
         Ok((
             Tensor::from_vec(dx, dims(c0), &Device::Cpu)?,
             Tensor::from_vec(dw, weights.shape(), &Device::Cpu)?,
-            Tensor::from_vec(dbn, norm_params.shape(), &Device::Cpu)?,
+            Tensor::from_vec(
+                dbn.into_iter().map(T::from_f64).collect::<Vec<T>>(),
+                norm_params.shape(),
+                &Device::Cpu,
+            )?,
         ))
     }
 }
@@ -484,6 +542,24 @@ impl CustomOp3 for StackOp {
         }
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() || s1.dtype() != s3.dtype() {
+            return Err(op_err(
+                "input, weights and normalisation parameters differ in dtype",
+            ));
+        }
+        self.forward_cuda(s1, l1, s2, l2, s3, l3)
+    }
+
     fn bwd(
         &self,
         _x: &Tensor,
@@ -492,6 +568,11 @@ impl CustomOp3 for StackOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        #[cfg(feature = "cuda")]
+        if grad.device().is_cuda() {
+            let (dx, dw, dbn) = self.backward_cuda(weights, norm_params, grad)?;
+            return Ok((Some(dx), Some(dw), Some(dbn)));
+        }
         let (dx, dw, dbn) = match grad.dtype() {
             candle_core::DType::F32 => self.backward::<f32>(weights, norm_params, grad)?,
             candle_core::DType::F64 => self.backward::<f64>(weights, norm_params, grad)?,
