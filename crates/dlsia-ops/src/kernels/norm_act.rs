@@ -35,14 +35,16 @@ impl Leaky {
     #[inline(always)]
     fn apply<T: Real>(s: Option<T>, z: T) -> T {
         match s {
-            Some(s) if z.partial_cmp(&T::ZERO) != Some(std::cmp::Ordering::Greater) => {
-                if s == T::ZERO {
+            None => z,
+            Some(s) => {
+                if z > T::ZERO {
+                    z
+                } else if s == T::ZERO {
                     T::ZERO
                 } else {
                     z * s
                 }
             }
-            _ => z,
         }
     }
 
@@ -51,9 +53,17 @@ impl Leaky {
     #[inline(always)]
     fn grad<T: Real>(s: Option<T>, z: T, g: T) -> T {
         match s {
-            Some(_) if z.is_nan_value() => g * T::ZERO,
-            Some(s) if z <= T::ZERO => g * s,
-            _ => g,
+            None => g,
+            Some(s) => {
+                let m = if z > T::ZERO {
+                    T::ONE
+                } else if z <= T::ZERO {
+                    s
+                } else {
+                    T::ZERO
+                };
+                g * m
+            }
         }
     }
 }
