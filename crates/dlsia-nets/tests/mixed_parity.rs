@@ -10,33 +10,12 @@ use candle_core::{DType, Device, Tensor, Var};
 use dlsia_nets::{load_model, load_weights, read_model_file, MsdNet, Network, SmsNet, Topology};
 use dlsia_ops::ParamStore;
 
-/// `max|got − want| ≤ tol · max(max|want|, floor)`.
-fn assert_rel_close(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
-    assert_close_floor(what, got, want, tol, 1e-6)
-}
+mod common;
+use common::{assert_close, assert_fixture_gradients};
 
-/// As [`assert_rel_close`], with a floor on the scale: gradients that vanish analytically (a
-/// convolution bias followed by batch-statistics BatchNorm) are float noise on both sides.
-fn assert_close_floor(what: &str, got: &Tensor, want: &Tensor, tol: f64, floor: f64) {
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let f = |t: &Tensor| -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap()
-    };
-    let (g, w) = (f(got), f(want));
-    let scale = w.iter().fold(0f64, |m, v| m.max(v.abs())).max(floor);
-    let err = g
-        .iter()
-        .zip(&w)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        err <= tol * scale,
-        "{what}: max abs error {err:e} exceeds {tol:e} × max|want| {scale:e}"
-    );
+/// `max|got − want| ≤ tol · max(max|want|, 1e-6)`.
+fn assert_rel_close(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
+    assert_close(what, got, want, tol, 1e-6)
 }
 
 /// The fixture's network rebuilt in f64 (for gradients free of f32 noise on this side).
@@ -102,35 +81,10 @@ fn check_case(case: &str) {
     assert_rel_close(&format!("{case} train (f64)"), &y, &io["train"], 1e-4);
     let g = io["grad_output"].to_dtype(DType::F64).unwrap();
     let grads = (y * g).unwrap().sum_all().unwrap().backward().unwrap();
-    let mut checked = 0;
-    for (key, want) in &io {
-        let Some(name) = key.strip_prefix("grad.") else {
-            continue;
-        };
-        let t = if name == "input" {
-            xv.as_tensor().clone()
-        } else {
-            net64
-                .params()
-                .get(name)
-                .unwrap_or_else(|| panic!("{case}: no parameter {name}"))
-                .as_tensor()
-                .clone()
-        };
-        let got = grads
-            .get(&t)
-            .unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
-        // Gradients that vanish analytically (a bias before batch-statistics BatchNorm) are
-        // PyTorch f32 noise (up to 1.7e-4 here, where weight gradients reach 12): compared
-        // absolutely, to 1e-4 × 2.
-        assert_close_floor(&format!("{case} ∂/∂{name}"), got, want, 1e-4, 2.0);
-        checked += 1;
-    }
-    assert_eq!(
-        checked,
-        net.params().trainable_vars().len() + 1,
-        "{case}: every parameter's gradient checked"
-    );
+    // Gradients that vanish analytically (a bias before batch-statistics BatchNorm) are
+    // PyTorch f32 noise (up to 1.7e-4 here, where weight gradients reach 12): compared
+    // absolutely, to 1e-4 × 2.
+    assert_fixture_gradients(case, &io, &grads, xv.as_tensor(), net64.params(), 1e-4, 2.0);
 }
 
 #[test]

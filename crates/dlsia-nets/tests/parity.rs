@@ -5,25 +5,15 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use dlsia_nets::{load_model, read_model_file, Network, Topology};
+
+mod common;
+use common::assert_close;
 
 /// `max|got − want| ≤ tol · max|want|` (relative to the output's scale, f32 arithmetic).
 fn assert_rel_close(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let g = got.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let w = want.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let g = g.to_vec1::<f64>().unwrap();
-    let w = w.to_vec1::<f64>().unwrap();
-    let scale = w.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
-    let err = g
-        .iter()
-        .zip(&w)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        err <= tol * scale,
-        "{what}: max abs error {err:e} exceeds {tol:e} × max|want| {scale:e}"
-    );
+    assert_close(what, got, want, tol, 1e-12)
 }
 
 fn fixture_dir(case: &str) -> PathBuf {

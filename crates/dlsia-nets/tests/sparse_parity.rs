@@ -14,28 +14,8 @@ use dlsia_nets::{
 };
 use dlsia_ops::ParamStore;
 
-/// `max|got − want| ≤ tol · max(max|want|, floor)`.
-fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f64, floor: f64) {
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let f = |t: &Tensor| -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap()
-    };
-    let (g, w) = (f(got), f(want));
-    let scale = w.iter().fold(0f64, |m, v| m.max(v.abs())).max(floor);
-    let err = g
-        .iter()
-        .zip(&w)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        err <= tol * scale,
-        "{what}: max abs error {err:e} exceeds {tol:e} × {scale:e}"
-    );
-}
+mod common;
+use common::{assert_close, assert_fixture_gradients};
 
 /// One of the three networks, concrete (for `forward_both` and the latent vectors).
 #[allow(clippy::large_enum_variant)] // three values in a test
@@ -198,34 +178,16 @@ fn check_case(case: &str) {
         }
     }
     let grads = loss.backward().unwrap();
-    let mut checked = 0;
-    for (key, want) in &io {
-        let Some(name) = key.strip_prefix("grad.") else {
-            continue;
-        };
-        let t = if name == "input" {
-            xv.as_tensor().clone()
-        } else {
-            net64
-                .net()
-                .params()
-                .get(name)
-                .unwrap_or_else(|| panic!("{case}: no parameter {name}"))
-                .as_tensor()
-                .clone()
-        };
-        let got = grads
-            .get(&t)
-            .unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
-        // Gradients that vanish analytically (a bias before batch-statistics BatchNorm) are
-        // PyTorch f32 noise: compared absolutely, to 1e-4 × 1.
-        assert_close(&format!("{case} ∂/∂{name}"), got, want, 1e-4, 1.0);
-        checked += 1;
-    }
-    assert_eq!(
-        checked,
-        net64.net().params().trainable_vars().len() + 1,
-        "{case}: every parameter's gradient checked"
+    // Gradients that vanish analytically (a bias before batch-statistics BatchNorm) are
+    // PyTorch f32 noise: compared absolutely, to 1e-4 × 1.
+    assert_fixture_gradients(
+        case,
+        &io,
+        &grads,
+        xv.as_tensor(),
+        net64.net().params(),
+        1e-4,
+        1.0,
     );
 }
 
